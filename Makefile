@@ -1,0 +1,32 @@
+# Set-up for this CPU machine: a local .venv with the CPU build of torch pinned by
+# constraints-cpu.txt (GPU clusters install their own CUDA torch; see cluster/).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+export RAY_AUTH_MODE := disabled
+
+.PHONY: demo test lint clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints-cpu.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints-cpu.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/f3ocus run experiments/demo.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check f3ocus_ray tests bench
+	$(BIN)/ruff format --check f3ocus_ray tests bench
+
+clean:
+	rm -rf $(VENV) runs data mlflow.db

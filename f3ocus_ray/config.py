@@ -1,0 +1,282 @@
+"""The experiment config: typed, strict, validated before any Ray work starts.
+
+YAML in (safe loader only), `--set a.b=value` overrides, one clear `ConfigError` out naming the
+field (and, for a typo, the closest valid key). Unknown keys are errors. The resolved config is
+saved with every run (`to_yaml`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from f3ocus_ray.errors import ConfigError
+
+STRATEGIES = ("full", "random", "first_k", "last_k")
+
+
+class _Strict(BaseModel):
+    # strict: no silent coercion (a bool is not an int, "3" is not a number); ints are accepted
+    # where a float is expected.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SyntheticDataConfig(_Strict):
+    """The embedded synthetic data set, generated (once, deterministically) when `path` is null."""
+
+    task: Literal["vqa", "multilabel"] = "vqa"
+    seed: int = 0
+    scale: float = Field(0.002, gt=0, description="fraction of the paper's client sizes")
+    min_per_client: int = Field(40, ge=5)
+    n_clients: int = Field(4, ge=1, description="multilabel only: number of clients")
+    alpha: float = Field(0.5, gt=0, description="multilabel only: Dirichlet concentration")
+
+
+class DataConfig(_Strict):
+    path: str | None = Field(None, description="folder in the on-disk format; null = synthetic")
+    synthetic: SyntheticDataConfig = SyntheticDataConfig()
+    cache_dir: str = Field("data", description="where the synthetic set is generated")
+    image_size: int = Field(64, ge=8)
+    max_question_length: int = Field(16, ge=4)
+    tokenizer_vocab_size: int = Field(500, ge=50)
+    clients: list[str] | None = Field(None, description="subset of client names; null = all")
+
+    @field_validator("path")
+    @classmethod
+    def _path_exists(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).expanduser().is_dir():
+            raise ValueError(f"folder not found: {v}")
+        return v
+
+    @field_validator("clients")
+    @classmethod
+    def _some_clients(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("zero clients selected")
+        return v
+
+
+class ModelConfig(_Strict):
+    """A tiny ViLT built from config with random weights (no download)."""
+
+    name: Literal["tiny-vilt"] = "tiny-vilt"
+    hidden_size: int = Field(64, ge=8)
+    num_layers: int = Field(12, ge=1)
+    num_heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(128, ge=8)
+    patch_size: int = Field(8, ge=2)
+    init_seed: int = 0
+    train_head: bool = Field(True, description="every client trains the task head")
+
+    @field_validator("num_heads")
+    @classmethod
+    def _divides_hidden(cls, v: int, info: ValidationInfo) -> int:
+        hidden = info.data.get("hidden_size")
+        if hidden is not None and hidden % v:
+            raise ValueError(f"must divide model.hidden_size ({hidden})")
+        return v
+
+
+class FederationConfig(_Strict):
+    rounds: int = Field(5, ge=1)
+    budgets: int | list[int] = Field(
+        4, description="layers per client: one for all, or one per client in client order"
+    )
+    strategy: Literal["full", "random", "first_k", "last_k"] = "last_k"
+
+
+class TrainingConfig(_Strict):
+    local_epochs: int = Field(1, ge=1)
+    local_steps: int | None = Field(None, ge=1, description="if set, overrides local_epochs")
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    eval_batch_size: int = Field(64, ge=1)
+
+
+class EngineConfig(_Strict):
+    num_workers: int = Field(2, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    max_worker_restarts: int = Field(3, ge=0)
+    address: str | None = Field(None, description="Ray cluster address; null = start local Ray")
+
+
+class TrackingConfig(_Strict):
+    enabled: bool = True
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "f3ocus"
+
+
+class ExperimentConfig(_Strict):
+    name: str = "experiment"
+    seed: int = 0
+    output_dir: str = "runs"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    federation: FederationConfig = FederationConfig()
+    training: TrainingConfig = TrainingConfig()
+    engine: EngineConfig = EngineConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _check_budgets(self) -> ExperimentConfig:
+        budgets = self.federation.budgets
+        values = budgets if isinstance(budgets, list) else [budgets]
+        if not values:
+            raise ValueError("federation.budgets: empty list")
+        for b in values:
+            if b < 1:
+                raise ValueError(f"federation.budgets: budget {b} is below 1")
+            if b > self.model.num_layers:
+                raise ValueError(
+                    f"federation.budgets: budget {b} exceeds the {self.model.num_layers} "
+                    "selectable layers (model.num_layers)"
+                )
+        return self
+
+    def budgets_for(self, n_clients: int) -> list[int]:
+        """One budget per client, in client order; a list must name every client."""
+        b = self.federation.budgets
+        if isinstance(b, int):
+            return [b] * n_clients
+        if len(b) != n_clients:
+            raise ConfigError(f"federation.budgets: {len(b)} budgets given for {n_clients} clients")
+        return list(b)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted keys -> values, for MLflow params."""
+        return flatten(self.model_dump(mode="json"))
+
+
+# --- YAML with floats like 1e-3 (PyYAML reads those as strings by YAML 1.1 rules) ---------
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def safe_load_yaml(text: str, source: str = "<string>") -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply one `a.b=value` override in place; the value is parsed as YAML (`3`, `1e-3`, `[1,2]`)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. federation.rounds=3")
+    key, value = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = safe_load_yaml(value, f"--set {key}")
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config section a validation error location points into (for key suggestions)."""
+    model: type[BaseModel] = ExperimentConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
+    field = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        section = _model_at(loc)
+        hint = ""
+        if section is not None:
+            close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1)
+            if close:
+                hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?"
+        return f"{field}: unknown key{hint}"
+    msg = err["msg"]
+    if err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        return msg if not field else f"{field}: {msg}"
+    got = err.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{field}: {msg}{shown}" if field else f"{msg}{shown}"
+
+
+def parse_config(raw: Any, source: str = "config") -> ExperimentConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        more = len(e.errors()) - 1
+        suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{source}: {_describe(first)}{suffix}") from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
+    """Read a YAML experiment (or the defaults when `path` is None) and apply `--set` overrides."""
+    raw: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        raw = safe_load_yaml(p.read_text(), str(p)) or {}
+        source = str(p)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return parse_config(raw, source)

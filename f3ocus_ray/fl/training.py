@@ -1,0 +1,120 @@
+"""Local training and evaluation of one client on one model: the compute of a round.
+
+Shared by the Ray workers and by the sequential baseline of `bench/fl_overhead.py`, so both
+run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ClientTensors:
+    """One client's split, model-ready: images normalised to [-1, 1], questions tokenised."""
+
+    pixel_values: torch.Tensor  # (n, 3, H, W) float32
+    input_ids: torch.Tensor  # (n, T) int64
+    attention_mask: torch.Tensor  # (n, T) int64
+    targets: torch.Tensor  # (n,) int64 answer ids (vqa) or (n, C) float32 multi-hot (multilabel)
+    task: str
+
+    def __len__(self) -> int:
+        return self.pixel_values.shape[0]
+
+    @classmethod
+    def from_arrays(
+        cls,
+        images: np.ndarray,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        targets: np.ndarray,
+        task: str,
+    ) -> ClientTensors:
+        pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+        return cls(
+            pixel_values=(pixels.float() / 127.5 - 1.0).contiguous(),
+            input_ids=torch.as_tensor(input_ids, dtype=torch.long),
+            attention_mask=torch.as_tensor(attention_mask, dtype=torch.long),
+            targets=torch.as_tensor(targets),
+            task=task,
+        )
+
+    def forward(self, model: nn.Module, idx: torch.Tensor | slice) -> torch.Tensor:
+        return model(self.pixel_values[idx], self.input_ids[idx], self.attention_mask[idx])
+
+
+def task_loss(logits: torch.Tensor, targets: torch.Tensor, task: str) -> torch.Tensor:
+    if task == "vqa":
+        return F.cross_entropy(logits, targets)
+    return F.binary_cross_entropy_with_logits(logits, targets.float())
+
+
+def num_local_steps(n_samples: int, batch_size: int, epochs: int, steps: int | None) -> int:
+    return steps if steps is not None else epochs * math.ceil(n_samples / batch_size)
+
+
+def local_train(
+    model: nn.Module,
+    params: list[nn.Parameter],
+    data: ClientTensors,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+) -> float:
+    """Train `params` in place with AdamW (fresh state, as each round starts anew); mean loss."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    n = len(data)
+    order = torch.randperm(n, generator=gen)
+    pos, total = 0, 0.0
+    for _ in range(steps):
+        if pos >= n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos : pos + batch_size]
+        pos += batch_size
+        loss = task_loss(data.forward(model, idx), data.targets[idx], data.task)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach())
+    return total / steps
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: ClientTensors, batch_size: int) -> dict[str, float]:
+    """Sums over the split: n, loss_sum, and correct (vqa) or tp/fp/fn at threshold 0.5."""
+    out = {"n": 0.0, "loss_sum": 0.0, "correct": 0.0, "tp": 0.0, "fp": 0.0, "fn": 0.0}
+    for start in range(0, len(data), batch_size):
+        sl = slice(start, start + batch_size)
+        logits = data.forward(model, sl)
+        targets = data.targets[sl]
+        m = logits.shape[0]
+        out["n"] += m
+        out["loss_sum"] += float(task_loss(logits, targets, data.task)) * m
+        if data.task == "vqa":
+            out["correct"] += float((logits.argmax(-1) == targets).sum())
+        else:
+            pred = logits > 0
+            truth = targets > 0.5
+            out["tp"] += float((pred & truth).sum())
+            out["fp"] += float((pred & ~truth).sum())
+            out["fn"] += float((~pred & truth).sum())
+    return out
+
+
+def score_of(sums: dict[str, float], task: str) -> float:
+    """Accuracy (vqa) or micro-F1 (multilabel) from summed evaluation counts."""
+    if task == "vqa":
+        return sums["correct"] / max(sums["n"], 1.0)
+    denom = 2 * sums["tp"] + sums["fp"] + sums["fn"]
+    return 2 * sums["tp"] / denom if denom else 0.0

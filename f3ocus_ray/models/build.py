@@ -1,0 +1,45 @@
+"""From an experiment's model config and data facts to a built model and its LayerSpace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from f3ocus_ray.models.layer_space import LayerSpace
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything a worker needs to build the model: plain data, cheap to ship to actors."""
+
+    name: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    patch_size: int
+    image_size: int
+    vocab_size: int
+    max_text_len: int
+    num_outputs: int
+    init_seed: int
+
+
+def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
+    if spec.name == "tiny-vilt":
+        from f3ocus_ray.models.vilt import build_tiny_vilt
+
+        return build_tiny_vilt(
+            hidden_size=spec.hidden_size,
+            num_layers=spec.num_layers,
+            num_heads=spec.num_heads,
+            intermediate_size=spec.intermediate_size,
+            patch_size=spec.patch_size,
+            image_size=spec.image_size,
+            vocab_size=spec.vocab_size,
+            max_text_len=spec.max_text_len,
+            num_outputs=spec.num_outputs,
+            init_seed=spec.init_seed,
+        )
+    raise ValueError(f"unknown model {spec.name!r}")

@@ -1,0 +1,69 @@
+"""A tiny ViLT built from config with random weights (offline), for VQA and multi-label tasks.
+
+VQA is classification over the closed answer vocabulary (cross-entropy); the multi-label task
+uses the same model with one logit per finding (binary cross-entropy).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import ViltConfig, ViltForQuestionAnswering
+
+from f3ocus_ray.models.layer_space import LayerSpace
+
+
+class VisionLanguageClassifier(nn.Module):
+    """ViLT encoder + classification head: (images, question tokens) -> logits."""
+
+    def __init__(self, vilt: ViltForQuestionAnswering):
+        super().__init__()
+        self.net = vilt
+
+    def forward(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        return self.net(
+            input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values
+        ).logits
+
+
+def build_tiny_vilt(
+    *,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int,
+    patch_size: int,
+    image_size: int,
+    vocab_size: int,
+    max_text_len: int,
+    num_outputs: int,
+    init_seed: int,
+) -> tuple[VisionLanguageClassifier, LayerSpace]:
+    """Build the model with weights fixed by `init_seed` (identical on every worker)."""
+    cfg = ViltConfig(
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+        image_size=image_size,
+        patch_size=patch_size,
+        max_image_length=-1,
+        vocab_size=vocab_size,
+        max_position_embeddings=max_text_len,
+        num_labels=num_outputs,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        attn_implementation="eager",  # torch.func transforms (LNTK) need eager attention
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        model = VisionLanguageClassifier(ViltForQuestionAnswering(cfg))
+    model.eval()  # no dropout anywhere; training mode changes nothing but keeps intent clear
+    space = LayerSpace.from_prefixes(
+        model,
+        unit_prefixes=[f"net.vilt.encoder.layer.{i}." for i in range(num_layers)],
+        head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."],
+    )
+    return model, space

@@ -1,0 +1,76 @@
+import pytest
+
+from f3ocus_ray.config import ConfigError, load_config
+
+
+def refusal(tmp_path, yaml_text: str, overrides=()) -> str:
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml_text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p, list(overrides))
+    return str(e.value)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("training:\n  lrr: 0.1\n", "training.lrr: unknown key; did you mean 'training.lr'?"),
+        ("trainig:\n  lr: 0.1\n", "trainig: unknown key; did you mean 'training'?"),
+        ("training:\n  lr: -0.1\n", "training.lr: Input should be greater than 0"),
+        ("federation:\n  rounds: 0\n", "federation.rounds: Input should be greater than or equal to 1"),
+        ("federation:\n  budgets: 13\n", "budget 13 exceeds the 12 selectable layers"),
+        ("federation:\n  budgets: [2, 0, 3]\n", "federation.budgets: budget 0 is below 1"),
+        ("data:\n  clients: []\n", "data.clients: zero clients selected"),
+        ("data:\n  path: /no/such/folder\n", "data.path: folder not found: /no/such/folder"),
+        ("model:\n  num_layers: true\n", "model.num_layers: Input should be a valid integer"),
+        ("training:\n  batch_size: '16'\n", "training.batch_size: Input should be a valid integer"),
+        ("federation:\n  strategy: best\n", "federation.strategy: Input should be 'full'"),
+        ("- a\n- b\n", "the top level must be a mapping"),
+        ("training: [\n", "not valid YAML"),
+    ],
+)
+def test_refusals_name_the_field(tmp_path, text, expected):
+    assert expected in refusal(tmp_path, text)
+
+
+def test_budget_exceeding_a_smaller_model(tmp_path):
+    msg = refusal(tmp_path, "model:\n  num_layers: 4\nfederation:\n  budgets: [2, 5]\n")
+    assert "budget 5 exceeds the 4 selectable layers" in msg
+
+
+def test_overrides_parse_yaml_values(tmp_path):
+    p = tmp_path / "exp.yaml"
+    p.write_text("training:\n  lr: 1e-3\n")
+    cfg = load_config(p, ["federation.budgets=[1,2,3]", "training.lr=2e-4", "engine.num_workers=1"])
+    assert cfg.training.lr == pytest.approx(2e-4)
+    assert cfg.federation.budgets == [1, 2, 3]
+    assert cfg.engine.num_workers == 1
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(p, ["federation.rounds"])
+    with pytest.raises(ConfigError, match="federation.round: unknown key; did you mean 'federation.rounds'"):
+        load_config(p, ["federation.round=3"])
+
+
+def test_scientific_floats_and_roundtrip(tmp_path):
+    p = tmp_path / "exp.yaml"
+    p.write_text("training:\n  lr: 1e-3\n  weight_decay: 0\n")
+    cfg = load_config(p)
+    assert cfg.training.lr == pytest.approx(1e-3)
+    again = tmp_path / "again.yaml"
+    again.write_text(cfg.to_yaml())
+    assert load_config(again) == cfg
+    assert cfg.flat()["training.lr"] == pytest.approx(1e-3)
+
+
+def test_budgets_per_client_must_match_clients():
+    cfg = load_config(None, ["federation.budgets=[1,2]"])
+    assert cfg.budgets_for(2) == [1, 2]
+    with pytest.raises(ConfigError, match="2 budgets given for 3 clients"):
+        cfg.budgets_for(3)
+    assert load_config(None, ["federation.budgets=3"]).budgets_for(4) == [3, 3, 3, 3]
+
+
+def test_demo_config_is_valid():
+    cfg = load_config("experiments/demo.yaml")
+    assert cfg.federation.rounds >= 1
+    assert len(cfg.budgets_for(9)) == 9

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import torch
+
+from f3ocus_ray.models import ModelSpec, build_model
+
+SPEC = ModelSpec(
+    name="tiny-vilt", hidden_size=32, num_layers=4, num_heads=2, intermediate_size=64,
+    patch_size=8, image_size=32, vocab_size=50, max_text_len=8, num_outputs=5, init_seed=0,
+)
+
+
+def test_units_are_the_encoder_blocks_in_order():
+    model, space = build_model(SPEC)
+    assert space.unit_names == [f"net.vilt.encoder.layer.{i}" for i in range(4)]
+    for i, u in enumerate(space.units):
+        assert all(n.startswith(f"net.vilt.encoder.layer.{i}.") for n in u.params)
+    # every parameter is a unit's, the head's, or frozen embeddings
+    frozen = {n for n, _ in model.named_parameters()} - set(space.all_params)
+    assert frozen and all(n.startswith("net.vilt.embeddings.") for n in frozen)
+    assert space.unit_sizes(model).tolist() == [space.unit_sizes(model)[0]] * 4
+
+
+def test_builds_identically_for_a_seed():
+    a, _ = build_model(SPEC)
+    b, _ = build_model(SPEC)
+    for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        assert torch.equal(pa, pb), na
+
+
+@pytest.mark.parametrize("train_head", [True, False])
+def test_mask_trains_exactly_the_selected_blocks(train_head):
+    model, space = build_model(SPEC)
+    mask = np.array([False, True, False, True])
+    params = space.apply(model, mask, train_head=train_head)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    expected = set(space.units[1].params) | set(space.units[3].params)
+    if train_head:
+        expected |= set(space.head)
+    assert trainable == expected
+    assert len(params) == len(expected)
+
+    # one optimiser step moves exactly those parameters
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD(params, lr=0.1)
+    x = torch.randn(3, 3, 32, 32)
+    ids = torch.randint(0, 50, (3, 8))
+    model(x, ids, torch.ones_like(ids)).square().sum().backward()
+    opt.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == expected
+
+
+def test_bad_mask_shape_refused():
+    _, space = build_model(SPEC)
+    with pytest.raises(ValueError, match="mask shape"):
+        space.trainable(np.ones(3, dtype=bool))
