@@ -79,7 +79,16 @@ class ModelConfig(_Strict):
     intermediate_size: int = Field(128, ge=8)
     patch_size: int = Field(8, ge=2)
     init_seed: int = 0
+    initializer_range: float = Field(
+        0.1,
+        gt=0,
+        description="std of the random weights; wider than ViLT's 0.02, whose near-uniform "
+        "random attention leaves frozen random blocks little to fine-tune on",
+    )
     train_head: bool = Field(True, description="every client trains the task head")
+    train_embeddings: bool = Field(
+        False, description="the embeddings join the head (for random, not pretrained, weights)"
+    )
 
     @field_validator("num_heads")
     @classmethod

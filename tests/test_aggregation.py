@@ -5,8 +5,11 @@ from f3ocus_ray.fl.aggregation import masked_fedavg
 
 
 def test_masked_fedavg_hand_computed():
-    g = {"a": np.array([0.0, 0.0], dtype=np.float32), "b": np.array([10.0], dtype=np.float32),
-         "c": np.array([5.0], dtype=np.float32)}
+    g = {
+        "a": np.array([0.0, 0.0], dtype=np.float32),
+        "b": np.array([10.0], dtype=np.float32),
+        "c": np.array([5.0], dtype=np.float32),
+    }
     updates = [
         ({"a": np.array([1.0, 2.0], dtype=np.float32), "b": np.array([4.0], dtype=np.float32)}, 1),
         ({"a": np.array([4.0, 8.0], dtype=np.float32)}, 3),

@@ -17,7 +17,10 @@ def refusal(tmp_path, yaml_text: str, overrides=()) -> str:
         ("training:\n  lrr: 0.1\n", "training.lrr: unknown key; did you mean 'training.lr'?"),
         ("trainig:\n  lr: 0.1\n", "trainig: unknown key; did you mean 'training'?"),
         ("training:\n  lr: -0.1\n", "training.lr: Input should be greater than 0"),
-        ("federation:\n  rounds: 0\n", "federation.rounds: Input should be greater than or equal to 1"),
+        (
+            "federation:\n  rounds: 0\n",
+            "federation.rounds: Input should be greater than or equal to 1",
+        ),
         ("federation:\n  budgets: 13\n", "budget 13 exceeds the 12 selectable layers"),
         ("federation:\n  budgets: [2, 0, 3]\n", "federation.budgets: budget 0 is below 1"),
         ("data:\n  clients: []\n", "data.clients: zero clients selected"),
@@ -47,7 +50,9 @@ def test_overrides_parse_yaml_values(tmp_path):
     assert cfg.engine.num_workers == 1
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         load_config(p, ["federation.rounds"])
-    with pytest.raises(ConfigError, match="federation.round: unknown key; did you mean 'federation.rounds'"):
+    with pytest.raises(
+        ConfigError, match="federation.round: unknown key; did you mean 'federation.rounds'"
+    ):
         load_config(p, ["federation.round=3"])
 
 

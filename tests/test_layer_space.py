@@ -5,8 +5,17 @@ import torch
 from f3ocus_ray.models import ModelSpec, build_model
 
 SPEC = ModelSpec(
-    name="tiny-vilt", hidden_size=32, num_layers=4, num_heads=2, intermediate_size=64,
-    patch_size=8, image_size=32, vocab_size=50, max_text_len=8, num_outputs=5, init_seed=0,
+    name="tiny-vilt",
+    hidden_size=32,
+    num_layers=4,
+    num_heads=2,
+    intermediate_size=64,
+    patch_size=8,
+    image_size=32,
+    vocab_size=50,
+    max_text_len=8,
+    num_outputs=5,
+    init_seed=0,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 SERVER = 2**31 - 1  # the "client index" of the server's own draws (e.g. random selection)
+EVAL_STREAM = 2**30  # client c's evaluation draws come from "client" EVAL_STREAM + c
 
 
 def derive_seed(seed: int, round_idx: int, client_idx: int) -> int:
@@ -13,3 +14,8 @@ def derive_seed(seed: int, round_idx: int, client_idx: int) -> int:
 
 def derive_rng(seed: int, round_idx: int, client_idx: int = SERVER) -> np.random.Generator:
     return np.random.default_rng(derive_seed(seed, round_idx, client_idx))
+
+
+def derive_eval_seed(seed: int, round_idx: int, client_idx: int) -> int:
+    """Evaluation draws random numbers too (ViLT shuffles its image patches)."""
+    return derive_seed(seed, round_idx, EVAL_STREAM + client_idx)

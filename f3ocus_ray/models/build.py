@@ -24,6 +24,8 @@ class ModelSpec:
     max_text_len: int
     num_outputs: int
     init_seed: int
+    train_embeddings: bool = False
+    initializer_range: float = 0.1
 
 
 def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
@@ -41,5 +43,7 @@ def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
             max_text_len=spec.max_text_len,
             num_outputs=spec.num_outputs,
             init_seed=spec.init_seed,
+            train_embeddings=spec.train_embeddings,
+            initializer_range=spec.initializer_range,
         )
     raise ValueError(f"unknown model {spec.name!r}")

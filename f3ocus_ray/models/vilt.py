@@ -40,8 +40,15 @@ def build_tiny_vilt(
     max_text_len: int,
     num_outputs: int,
     init_seed: int,
+    train_embeddings: bool = False,
+    initializer_range: float = 0.1,
 ) -> tuple[VisionLanguageClassifier, LayerSpace]:
-    """Build the model with weights fixed by `init_seed` (identical on every worker)."""
+    """Build the model with weights fixed by `init_seed` (identical on every worker).
+
+    The head (final norm, pooler, classifier) is trained by every client; with
+    `train_embeddings` the text and patch embeddings join it (useful when the weights are
+    random rather than pretrained: a frozen random patch projection slows learning).
+    """
     cfg = ViltConfig(
         hidden_size=hidden_size,
         num_hidden_layers=num_layers,
@@ -55,6 +62,7 @@ def build_tiny_vilt(
         num_labels=num_outputs,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
+        initializer_range=initializer_range,
         attn_implementation="eager",  # torch.func transforms (LNTK) need eager attention
     )
     with torch.random.fork_rng(devices=[]):
@@ -64,6 +72,7 @@ def build_tiny_vilt(
     space = LayerSpace.from_prefixes(
         model,
         unit_prefixes=[f"net.vilt.encoder.layer.{i}." for i in range(num_layers)],
-        head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."],
+        head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."]
+        + (["net.vilt.embeddings."] if train_embeddings else []),
     )
     return model, space

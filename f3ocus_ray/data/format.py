@@ -1,0 +1,268 @@
+"""The one on-disk format of every data set: image files plus ``annotations.jsonl``.
+
+One JSON object a line, paths relative to the data set folder::
+
+    {"image": "images/oct/000001.png", "question": "...", "answer": "...",
+     "client": "oct", "split": "train"}                                  # VQA
+    {"image": "images/c0/000001.png", "labels": ["Edema", "Mass"],
+     "client": "c0", "split": "test"}                                    # classification
+
+An optional ``question_type`` (string) is kept; other keys are ignored. Any bad record
+raises :class:`DataError` naming the file and line. :class:`DatasetWriter` builds a data set
+in a hidden sibling folder and renames it into place, so an interrupted write never leaves a
+half-written data set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "ANNOTATIONS",
+    "META",
+    "SPLITS",
+    "DataError",
+    "DatasetWriter",
+    "Record",
+    "read_annotations",
+    "read_image",
+]
+
+from f3ocus_ray.errors import UserError
+
+ANNOTATIONS = "annotations.jsonl"
+META = "meta.json"
+SPLITS = ("train", "test")
+_VQA_KEYS = ("question", "answer")
+
+
+class DataError(UserError, ValueError):
+    """A data set is missing, malformed or unreadable; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One annotation line. VQA records have question/answer, classification ones labels."""
+
+    image: str
+    client: str
+    split: str
+    question: str | None = None
+    answer: str | None = None
+    labels: tuple[str, ...] | None = None
+    question_type: str | None = None
+    line: int = 0
+
+    @property
+    def task(self) -> str:
+        return "multilabel" if self.labels is not None else "vqa"
+
+    def to_json(self) -> dict:
+        out: dict = {"image": self.image}
+        if self.labels is None:
+            out["question"], out["answer"] = self.question, self.answer
+        else:
+            out["labels"] = list(self.labels)
+        out["client"], out["split"] = self.client, self.split
+        if self.question_type is not None:
+            out["question_type"] = self.question_type
+        return out
+
+
+def _str_field(obj: dict, key: str, where: str) -> str:
+    if key not in obj:
+        raise DataError(f"{where}: missing key '{key}'")
+    value = obj[key]
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"{where}: '{key}' must be a non-empty string, got {value!r}")
+    return value
+
+
+def _parse_record(obj, where: str, line: int) -> Record:
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    image = _str_field(obj, "image", where)
+    rel = PurePosixPath(image)
+    if rel.is_absolute() or ".." in rel.parts or "\\" in image:
+        raise DataError(f"{where}: image path {image!r} must be relative to the data set folder")
+    client = _str_field(obj, "client", where)
+    split = _str_field(obj, "split", where)
+    if split not in SPLITS:
+        raise DataError(f"{where}: unknown split {split!r} (expected 'train' or 'test')")
+    has_vqa = [k for k in _VQA_KEYS if k in obj]
+    if has_vqa and "labels" in obj:
+        raise DataError(f"{where}: record mixes VQA keys (question, answer) with 'labels'")
+    qtype = obj.get("question_type")
+    if qtype is not None and not isinstance(qtype, str):
+        raise DataError(f"{where}: 'question_type' must be a string, got {qtype!r}")
+    if "labels" in obj:
+        labels = obj["labels"]
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+            raise DataError(
+                f"{where}: 'labels' must be a list of non-empty strings, got {labels!r}"
+            )
+        if len(set(labels)) != len(labels):
+            raise DataError(f"{where}: 'labels' has duplicates: {labels!r}")
+        return Record(image, client, split, labels=tuple(labels), line=line)
+    if not has_vqa:
+        raise DataError(f"{where}: missing key 'question' and 'answer' (VQA) or 'labels'")
+    question = _str_field(obj, "question", where)
+    answer = _str_field(obj, "answer", where)
+    return Record(image, client, split, question, answer, question_type=qtype, line=line)
+
+
+def read_annotations(root: str | Path) -> list[Record]:
+    """Parse and validate ``root/annotations.jsonl``; all records must be of one task."""
+    root = Path(root)
+    path = root / ANNOTATIONS
+    if not root.is_dir():
+        raise DataError(f"{root}: data set folder not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not found (a data set folder needs an {ANNOTATIONS})")
+    records: list[Record] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                where = f"{path}:{line}"
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from None
+                rec = _parse_record(obj, where, line)
+                if records and rec.task != records[0].task:
+                    raise DataError(
+                        f"{where}: {rec.task} record in a {records[0].task} data set "
+                        f"(line {records[0].line} sets the task); do not mix VQA and classification"
+                    )
+                records.append(rec)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason})") from None
+    if not records:
+        raise DataError(f"{path}: no records")
+    return records
+
+
+def read_image(root: Path, rec: Record, image_size: int | None = None) -> np.ndarray:
+    """Decode one record's image as RGB uint8, resized to image_size x image_size if given."""
+    try:
+        with Image.open(root / rec.image) as im:
+            im = im.convert("RGB")
+            if image_size is not None and im.size != (image_size, image_size):
+                im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
+            return np.asarray(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{root / ANNOTATIONS}:{rec.line}: image {rec.image!r} not found") from None
+    except Exception as e:  # PIL raises many types for corrupt files
+        raise DataError(
+            f"{root / ANNOTATIONS}:{rec.line}: cannot read image {rec.image!r}: {e}"
+        ) from None
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class DatasetWriter:
+    """Write a data set atomically: use as a context manager, add samples, and on a clean
+    exit the folder appears at ``path`` (on an exception nothing is left behind)."""
+
+    def __init__(self, out_dir: str | Path, *, overwrite: bool = False):
+        self.path = Path(out_dir)
+        self.overwrite = overwrite
+        self.meta: dict | None = None
+        self._records: list[Record] = []
+        self._counts: dict[str, int] = {}
+        self._tmp: Path | None = None
+        self._check_target()
+
+    def _check_target(self) -> None:
+        p = self.path
+        if p.exists() and not p.is_dir():
+            raise DataError(f"{p}: exists and is not a folder")
+        if p.is_dir() and any(p.iterdir()) and not self.overwrite:
+            raise DataError(
+                f"{p}: folder exists and is not empty (pass overwrite=True to replace it)"
+            )
+
+    def __enter__(self) -> DatasetWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        self._tmp.chmod(0o755)
+        return self
+
+    def _add(self, image: np.ndarray, rec: Record) -> Record:
+        if self._tmp is None:
+            raise RuntimeError("DatasetWriter must be used as a context manager")
+        if rec.split not in SPLITS:
+            raise DataError(f"unknown split {rec.split!r} (expected 'train' or 'test')")
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+            raise DataError(
+                f"image must be a uint8 (H, W) or (H, W, 3) array, got {arr.dtype} {arr.shape}"
+            )
+        folder = _UNSAFE.sub("_", rec.client) or "_"
+        n = self._counts.get(folder, 0)
+        self._counts[folder] = n + 1
+        rel = f"images/{folder}/{n:06d}.png"
+        (self._tmp / "images" / folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(self._tmp / rel, compress_level=1)
+        rec = replace(rec, image=rel, line=len(self._records) + 1)
+        self._records.append(rec)
+        return rec
+
+    def add_vqa(
+        self,
+        image: np.ndarray,
+        *,
+        client: str,
+        split: str,
+        question: str,
+        answer: str,
+        question_type: str | None = None,
+    ) -> Record:
+        """Add one image-question-answer triplet; returns its record."""
+        return self._add(
+            image, Record("", client, split, question, answer, question_type=question_type)
+        )
+
+    def add_multilabel(self, image: np.ndarray, *, client: str, split: str, labels) -> Record:
+        """Add one image with its (possibly empty) list of labels; returns its record."""
+        return self._add(image, Record("", client, split, labels=tuple(labels)))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self._tmp is not None
+        if exc_type is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            return
+        try:
+            self._commit()
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+
+    def _commit(self) -> None:
+        assert self._tmp is not None
+        if not self._records:
+            raise DataError(f"{self.path}: refusing to write a data set without records")
+        lines = (json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in self._records)
+        (self._tmp / ANNOTATIONS).write_text("".join(lines), encoding="utf-8")
+        if self.meta is not None:
+            (self._tmp / META).write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
+        self._check_target()
+        old = None
+        if self.path.is_dir():
+            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
+            os.rename(self.path, old)
+        os.rename(self._tmp, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

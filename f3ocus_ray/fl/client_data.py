@@ -1,0 +1,134 @@
+"""From the on-disk data set to what the engine needs.
+
+On the launching process: `prepare_data` (synthesise when no path is given, pick the clients,
+train the tokenizer, compute the majority baseline). On the workers: `open_dataset` and
+`load_client_tensors`, which turn one client's split into model-ready tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from f3ocus_ray.config import DataConfig
+from f3ocus_ray.data import (
+    DataError,
+    FederatedDataset,
+    encode_questions,
+    load_dataset,
+    synthesize,
+    train_tokenizer,
+    vqa_baselines,
+)
+from f3ocus_ray.data.tokenizer import tokenizer_from_json, tokenizer_to_json
+from f3ocus_ray.errors import ConfigError
+from f3ocus_ray.fl.training import ClientTensors
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    path: Path
+    task: str  # "vqa" | "multilabel"
+    clients: list[str]
+    n_train: list[int]
+    n_test: list[int]
+    num_outputs: int  # answers (vqa) or findings (multilabel)
+    vocab_size: int
+    tokenizer_json: str
+    majority_score: float  # accuracy of the majority answer, or F1 of the majority label set
+    question_only_score: float | None  # accuracy of the best blind guess per question (vqa)
+
+
+def synthetic_path(cfg: DataConfig) -> Path:
+    """A cache folder keyed by everything that determines the synthetic set."""
+    key = json.dumps({**cfg.synthetic.model_dump(), "image_size": cfg.image_size}, sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return Path(cfg.cache_dir) / f"synthetic-{cfg.synthetic.task}-{digest}"
+
+
+def ensure_synthetic(cfg: DataConfig) -> Path:
+    path = synthetic_path(cfg)
+    if not (path / "annotations.jsonl").is_file():
+        s = cfg.synthetic
+        synthesize(
+            path,
+            task=s.task,
+            seed=s.seed,
+            scale=s.scale,
+            min_per_client=s.min_per_client,
+            image_size=cfg.image_size,
+            n_clients=s.n_clients,
+            alpha=s.alpha,
+        )
+    return path
+
+
+def _multilabel_majority_f1(ds: FederatedDataset) -> float:
+    """Micro-F1 on test of always predicting the labels present in most train records."""
+    train = [r for r in ds.records if r.split == "train"]
+    common = {lab for lab in ds.labels if sum(lab in r.labels for r in train) > len(train) / 2}
+    tp = fp = fn = 0
+    for r in ds.records:
+        if r.split == "test":
+            truth = set(r.labels)
+            tp, fp, fn = (
+                tp + len(truth & common),
+                fp + len(common - truth),
+                fn + len(truth - common),
+            )
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def prepare_data(cfg: DataConfig) -> DataFacts:
+    path = Path(cfg.path).expanduser() if cfg.path else ensure_synthetic(cfg)
+    ds = load_dataset(path, image_size=cfg.image_size)
+    clients = list(ds.clients)
+    if cfg.clients is not None:
+        unknown = [c for c in cfg.clients if c not in clients]
+        if unknown:
+            raise ConfigError(
+                f"data.clients: unknown client {unknown[0]!r}; the data set has {clients}"
+            )
+        clients = list(cfg.clients)
+    chosen = set(clients)
+    # the chosen clients' records only: no image is decoded here
+    sub = FederatedDataset(ds.root, [r for r in ds.records if r.client in chosen], ds.image_size)
+    n_train = [len(sub.client_records(c, "train")) for c in clients]
+    n_test = [len(sub.client_records(c, "test")) for c in clients]
+    for c, a, b in zip(clients, n_train, n_test, strict=True):
+        if not a or not b:
+            raise DataError(f"{path}: client {c!r} has {a} train and {b} test records")
+    if ds.task == "vqa":
+        blind = vqa_baselines(sub)
+        majority, question_only = blind.majority, blind.question_only
+    else:
+        majority, question_only = _multilabel_majority_f1(sub), None
+    tok = train_tokenizer(sub.questions("train"), vocab_size=cfg.tokenizer_vocab_size)
+    return DataFacts(
+        path=path.resolve(),
+        task=ds.task,
+        clients=clients,
+        n_train=n_train,
+        n_test=n_test,
+        num_outputs=ds.num_classes,  # over the whole data set, as the workers see it
+        vocab_size=tok.get_vocab_size(),
+        tokenizer_json=tokenizer_to_json(tok),
+        majority_score=majority,
+        question_only_score=question_only,
+    )
+
+
+def open_dataset(path: str, image_size: int, tokenizer_json: str) -> tuple[Any, Any]:
+    return load_dataset(path, image_size=image_size), tokenizer_from_json(tokenizer_json)
+
+
+def load_client_tensors(
+    ds: Any, tokenizer: Any, client: str, split: str, max_len: int
+) -> ClientTensors:
+    part = ds.client_split(client, split)
+    ids, mask = encode_questions(tokenizer, part.questions, max_len)
+    targets = part.answer_ids if ds.task == "vqa" else part.label_matrix
+    return ClientTensors.from_arrays(part.images, ids, mask, targets, ds.task)

@@ -1,0 +1,202 @@
+"""The Driver: owns the global state, the round loop, the selection and the aggregation.
+
+It never holds data. Each round: the strategy picks each client's units within its budget; the
+global state goes once into the object store; clients are trained on the workers (longest
+first, each job to the next free worker); updates are averaged per tensor over the clients that
+trained it, in client order; the new global model is evaluated on every client's test split.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import ray
+
+from f3ocus_ray.fl.aggregation import masked_fedavg
+from f3ocus_ray.fl.seeding import derive_eval_seed, derive_seed
+from f3ocus_ray.fl.strategies import make_strategy
+from f3ocus_ray.fl.training import num_local_steps, score_of
+from f3ocus_ray.fl.worker import ClientWorker, WorkerSpec
+
+BITS_PER_PARAM = 32  # float32 on the wire
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    clients: list[str]
+    budgets: list[int]
+    n_train: list[int]  # training samples per client: FedAvg weights and job costs
+    n_test: list[int]
+    task: str
+    strategy: str
+    seed: int
+    num_workers: int
+    cpus_per_worker: float
+    gpus_per_worker: float
+    max_worker_restarts: int
+    worker: WorkerSpec
+    unit_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RoundResult:
+    round: int
+    masks: np.ndarray  # (clients, units) bool
+    train_loss: dict[str, float]
+    client_score: dict[str, float]
+    client_loss: dict[str, float]
+    score: float  # accuracy (vqa) or micro-F1 (multilabel) over all test samples
+    loss: float
+    mbit_up: float
+    mbit_down: float
+    trainable_params: int  # summed over clients this round
+    seconds_select: float
+    seconds_train: float
+    seconds_eval: float
+    seconds: float
+
+    def metrics(self) -> dict[str, float]:
+        """Flat per-round metrics for tracking."""
+        out = {
+            "score": self.score,
+            "loss": self.loss,
+            "train_loss": float(np.mean(list(self.train_loss.values()))),
+            "mbit_up": self.mbit_up,
+            "mbit_down": self.mbit_down,
+            "trainable_params": float(self.trainable_params),
+            "seconds_select": self.seconds_select,
+            "seconds_train": self.seconds_train,
+            "seconds_eval": self.seconds_eval,
+            "seconds": self.seconds,
+        }
+        for c, v in self.client_score.items():
+            out[f"client/{c}/score"] = v
+            out[f"client/{c}/loss"] = self.client_loss[c]
+        return out
+
+
+class FederatedDriver:
+    def __init__(self, spec: DriverSpec):
+        self.spec = spec
+        worker_cls = ray.remote(ClientWorker).options(
+            num_cpus=spec.cpus_per_worker,
+            num_gpus=spec.gpus_per_worker,
+            # a killed worker is restarted and its in-flight client redone (same seed, same
+            # global state), so the round's result does not change
+            max_restarts=spec.max_worker_restarts,
+            max_task_retries=spec.max_worker_restarts,
+        )
+        self.workers = [worker_cls.remote(spec.worker) for _ in range(spec.num_workers)]
+        self.state: dict[str, np.ndarray] = ray.get(self.workers[0].initial_state.remote())
+        self.version = dict.fromkeys(self.state, 0)
+        self.round = 0
+        self.strategy = make_strategy(spec.strategy, spec.seed)
+        self.budgets = np.asarray(spec.budgets, dtype=np.int64)
+
+    # -- checkpointing (plain data only) -------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"round": self.round, "state": self.state, "version": self.version}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.round, self.state, self.version = d["round"], dict(d["state"]), dict(d["version"])
+
+    def worker_pids(self) -> list[int]:
+        return ray.get([w.pid.remote() for w in self.workers])
+
+    def worker_peak_rss_mb(self) -> list[float]:
+        return ray.get([w.peak_rss_mb.remote() for w in self.workers])
+
+    # -- the round -----------------------------------------------------------------------
+    def _dispatch(self, jobs: list[tuple[float, Callable[[Any], Any]]]) -> list[Any]:
+        """Run jobs (cost, submit(worker) -> ref), longest first, each to the next free worker.
+
+        Results come back in job order whatever finishes first.
+        """
+        queue = deque(sorted(range(len(jobs)), key=lambda j: -jobs[j][0]))
+        idle = list(self.workers)
+        inflight: dict[Any, tuple[int, Any]] = {}
+        results: list[Any] = [None] * len(jobs)
+        while queue or inflight:
+            while queue and idle:
+                j, w = queue.popleft(), idle.pop(0)
+                inflight[jobs[j][1](w)] = (j, w)
+            done, _ = ray.wait(list(inflight), num_returns=1)
+            for ref in done:
+                j, w = inflight.pop(ref)
+                results[j] = ray.get(ref)
+                idle.append(w)
+        return results
+
+    def run_round(self) -> RoundResult:
+        t0 = time.perf_counter()
+        spec, r = self.spec, self.round
+        masks = self.strategy.select(r, self.budgets, len(spec.unit_names))
+        t_sel = time.perf_counter()
+
+        state_ref = ray.put(self.state)
+        versions = dict(self.version)
+        tr = spec.worker.training
+        jobs = []
+        for i, client in enumerate(spec.clients):
+            cost = num_local_steps(spec.n_train[i], tr.batch_size, tr.local_epochs, tr.local_steps)
+            seed = derive_seed(spec.seed, r, i)
+
+            def submit(w, client=client, seed=seed, mask=masks[i]):
+                return w.train.remote(client, seed, mask, state_ref, versions)
+
+            jobs.append((cost * min(spec.n_train[i], tr.batch_size), submit))
+        updates = self._dispatch(jobs)
+        t_train = time.perf_counter()
+
+        self.state = masked_fedavg(self.state, [(u.tensors, u.n_samples) for u in updates])
+        for u in updates:
+            for name in u.tensors:
+                self.version[name] = r + 1
+        self.round = r + 1
+
+        state_ref = ray.put(self.state)
+        versions = dict(self.version)
+        eval_jobs = []
+        for i, client in enumerate(spec.clients):
+            seed = derive_eval_seed(spec.seed, r, i)
+
+            def submit_eval(w, client=client, seed=seed):
+                return w.evaluate.remote(client, seed, state_ref, versions)
+
+            eval_jobs.append((spec.n_test[i], submit_eval))
+        evals = self._dispatch(eval_jobs)
+        t_eval = time.perf_counter()
+
+        sizes = {n: a.size for n, a in self.state.items()}
+        sent = sum(sizes[n] for u in updates for n in u.tensors)
+        total = {k: sum(e[k] for e in evals) for k in evals[0]}
+        return RoundResult(
+            round=self.round,
+            masks=masks,
+            train_loss={c: u.loss for c, u in zip(spec.clients, updates, strict=True)},
+            client_score={
+                c: score_of(e, spec.task) for c, e in zip(spec.clients, evals, strict=True)
+            },
+            client_loss={
+                c: e["loss_sum"] / e["n"] for c, e in zip(spec.clients, evals, strict=True)
+            },
+            score=score_of(total, spec.task),
+            loss=total["loss_sum"] / total["n"],
+            # the selected tensors go down to each client and come back up: same count each way
+            mbit_up=sent * BITS_PER_PARAM / 1e6,
+            mbit_down=sent * BITS_PER_PARAM / 1e6,
+            trainable_params=sent,
+            seconds_select=t_sel - t0,
+            seconds_train=t_train - t_sel,
+            seconds_eval=t_eval - t_train,
+            seconds=t_eval - t0,
+        )
+
+
+# The driver actor: a few bytes of CPU work per round, so it reserves no CPU of its own
+Driver = ray.remote(num_cpus=0)(FederatedDriver)

@@ -1,0 +1,1 @@
+"""Running experiments: local or cluster Ray, MLflow tracking, run folders."""

@@ -1,0 +1,233 @@
+"""One federated experiment, end to end: data, tokenizer, Ray, the driver's rounds, MLflow.
+
+Everything a user can get wrong is checked before Ray starts or an MLflow run is created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+
+from f3ocus_ray.config import ExperimentConfig
+from f3ocus_ray.errors import ConfigError
+from f3ocus_ray.fl.client_data import DataFacts, prepare_data
+from f3ocus_ray.fl.driver import Driver, DriverSpec, RoundResult
+from f3ocus_ray.fl.worker import TrainSettings, WorkerSpec
+from f3ocus_ray.models import ModelSpec
+from f3ocus_ray.platform.ray_session import ensure_ray
+from f3ocus_ray.platform.tracking import RunTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    run_id: str | None
+    clients: list[str]
+    metric: str  # "accuracy" or "micro-F1"
+    score: float
+    majority_score: float
+    question_only_score: float | None
+    client_score: dict[str, float]
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class PreparedExperiment:
+    """A validated experiment ready to run: all user errors are behind us."""
+
+    cfg: ExperimentConfig
+    facts: DataFacts
+    budgets: list[int]
+    driver_spec: DriverSpec
+
+
+def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
+    facts = prepare_data(cfg.data)
+    budgets = cfg.budgets_for(len(facts.clients))
+    m = cfg.model
+    model_spec = ModelSpec(
+        name=m.name,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        num_heads=m.num_heads,
+        intermediate_size=m.intermediate_size,
+        patch_size=m.patch_size,
+        image_size=cfg.data.image_size,
+        vocab_size=facts.vocab_size,
+        max_text_len=cfg.data.max_question_length,
+        num_outputs=facts.num_outputs,
+        init_seed=m.init_seed,
+        train_embeddings=m.train_embeddings,
+        initializer_range=m.initializer_range,
+    )
+    if cfg.data.image_size % m.patch_size:
+        raise ConfigError("model.patch_size: must divide data.image_size")
+    tr, eng = cfg.training, cfg.engine
+    worker = WorkerSpec(
+        model=model_spec,
+        data_path=str(facts.path),
+        image_size=cfg.data.image_size,
+        tokenizer_json=facts.tokenizer_json,
+        max_text_len=cfg.data.max_question_length,
+        training=TrainSettings(
+            local_epochs=tr.local_epochs,
+            local_steps=tr.local_steps,
+            batch_size=tr.batch_size,
+            lr=tr.lr,
+            weight_decay=tr.weight_decay,
+            eval_batch_size=tr.eval_batch_size,
+            train_head=m.train_head,
+        ),
+        torch_threads=max(1, int(eng.cpus_per_worker)),
+    )
+    spec = DriverSpec(
+        clients=facts.clients,
+        budgets=budgets,
+        n_train=facts.n_train,
+        n_test=facts.n_test,
+        task=facts.task,
+        strategy=cfg.federation.strategy,
+        seed=cfg.seed,
+        num_workers=eng.num_workers,
+        cpus_per_worker=eng.cpus_per_worker,
+        gpus_per_worker=eng.gpus_per_worker,
+        max_worker_restarts=eng.max_worker_restarts,
+        worker=worker,
+        unit_names=[f"layer{i}" for i in range(m.num_layers)],
+    )
+    return PreparedExperiment(cfg, facts, budgets, spec)
+
+
+def save_checkpoint(path: Path, driver_state: dict[str, Any]) -> None:
+    """Tensors and plain data only (loadable with weights_only=True); atomic replace."""
+    payload = {
+        "round": int(driver_state["round"]),
+        "version": {k: int(v) for k, v in driver_state["version"].items()},
+        "state": {k: torch.from_numpy(np.array(v)) for k, v in driver_state["state"].items()},
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    d = torch.load(path, weights_only=True)
+    d["state"] = {k: v.numpy() for k, v in d["state"].items()}
+    return d
+
+
+def _new_run_dir(cfg: ExperimentConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.output_dir) / f"{cfg.name}-{stamp}"
+    run_dir, i = base, 1
+    while run_dir.exists():
+        run_dir, i = Path(f"{base}-{i}"), i + 1
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def _log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperiment) -> None:
+    if tracker is None:
+        return
+    tracker.log_metrics(res.metrics(), step=res.round)
+    rows, cols = prep.facts.clients, prep.driver_spec.unit_names
+    tracker.log_json(
+        {
+            "round": res.round,
+            "units": cols,
+            "masks": dict(zip(rows, res.masks.astype(int).tolist(), strict=True)),
+        },
+        f"masks/round_{res.round:03d}.json",
+    )
+    tracker.log_heatmap(
+        res.masks,
+        rows,
+        cols,
+        f"selected units, round {res.round}",
+        f"masks/round_{res.round:03d}.png",
+    )
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    progress: Callable[[str], None] = log.info,
+) -> RunSummary:
+    """Run one experiment; returns its summary. Raises UserError before any work on bad input."""
+    t0 = time.perf_counter()
+    prep = prepare(cfg)
+    facts = prep.facts
+    progress(
+        f"data: {facts.path} ({facts.task}, {len(facts.clients)} clients, "
+        f"{sum(facts.n_train)} train / {sum(facts.n_test)} test samples)"
+    )
+    ensure_ray(cfg.engine.address)
+    run_dir = _new_run_dir(cfg)
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    (run_dir / "tokenizer.json").write_text(facts.tokenizer_json)
+    metric = "accuracy" if facts.task == "vqa" else "micro-F1"
+
+    tracking = (
+        RunTracker(cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, cfg.flat())
+        if cfg.tracking.enabled
+        else contextlib.nullcontext(None)
+    )
+    with tracking as tracker:  # a run that raises is marked FAILED
+        summary = RunSummary(
+            run_dir,
+            tracker.run_id if tracker else None,
+            facts.clients,
+            metric,
+            score=0.0,
+            majority_score=facts.majority_score,
+            question_only_score=facts.question_only_score,
+            client_score={},
+        )
+        if tracker:
+            tracker.log_text(cfg.to_yaml(), "config.yaml")
+            tracker.log_json(dict(zip(facts.clients, prep.budgets, strict=True)), "budgets.json")
+            baselines = {"majority_baseline": facts.majority_score}
+            if facts.question_only_score is not None:
+                baselines["question_only_baseline"] = facts.question_only_score
+            tracker.log_metrics(baselines, step=0)
+        driver = Driver.remote(prep.driver_spec)
+        try:
+            for _ in range(cfg.federation.rounds):
+                res: RoundResult = ray.get(driver.run_round.remote())
+                save_checkpoint(run_dir / "checkpoint.pt", ray.get(driver.state_dict.remote()))
+                _log_round(tracker, res, prep)
+                summary.rounds.append({"round": res.round, **res.metrics()})
+                progress(
+                    f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "
+                    f"loss {res.loss:.3f}  up {res.mbit_up:.2f} Mbit  {res.seconds:.1f} s"
+                )
+        finally:
+            ray.kill(driver)  # its workers go with it
+        summary.score, summary.client_score = res.score, dict(res.client_score)
+        summary.seconds = time.perf_counter() - t0
+        result = {
+            "metric": metric,
+            "score": summary.score,
+            "majority_baseline": summary.majority_score,
+            "question_only_baseline": summary.question_only_score,
+            "client_score": summary.client_score,
+            "rounds": summary.rounds,
+        }
+        (run_dir / "summary.json").write_text(json.dumps(result, indent=1))
+        if tracker:
+            tracker.log_metrics({"final_score": summary.score}, step=res.round)
+            tracker.log_json(result, "summary.json")
+    return summary

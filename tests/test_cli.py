@@ -1,0 +1,73 @@
+"""The command line: user errors are one line on stderr and exit code 2, and leave nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from f3ocus_ray.cli import main
+
+
+@pytest.mark.parametrize(
+    "yaml_text, overrides, expected",
+    [
+        ("training:\n  lrr: 1\n", [], "training.lrr: unknown key; did you mean 'training.lr'?"),
+        ("federation:\n  budgets: 40\n", [], "budget 40 exceeds the 12 selectable layers"),
+        ("{}\n", ["federation.rounds=0"], "federation.rounds"),
+        ("{}\n", ["data.path=/does/not/exist"], "data.path: folder not found"),
+    ],
+)
+def test_config_errors_exit_2_and_create_nothing(tmp_path, capsys, yaml_text, overrides, expected):
+    cfg = tmp_path / "exp.yaml"
+    db = tmp_path / "mlflow.db"
+    cfg.write_text(yaml_text)
+    args = ["run", str(cfg), "--tracking-uri", f"sqlite:///{db}"]
+    args += [f"--set=output_dir={tmp_path / 'runs'}", f"--set=data.cache_dir={tmp_path / 'data'}"]
+    for o in overrides:
+        args.append(f"--set={o}")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert not db.exists() and not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
+
+
+def test_missing_config_file(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_unknown_client_and_budget_count_refused_before_ray(tmp_path, capsys, small_vqa):
+    common = [
+        f"--set=data.path={small_vqa}",
+        f"--set=output_dir={tmp_path / 'runs'}",
+        "--set=data.image_size=32",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+    ]
+    assert main(["run", "experiments/demo.yaml", *common, "--set=data.clients=[oct, retina]"]) == 2
+    assert "data.clients: unknown client 'retina'" in capsys.readouterr().err
+    assert main(["run", "experiments/demo.yaml", *common, "--set=federation.budgets=[1,2]"]) == 2
+    assert "federation.budgets: 2 budgets given for 9 clients" in capsys.readouterr().err
+    assert not (tmp_path / "m.db").exists() and not (tmp_path / "runs").exists()
+
+
+def test_data_synth_writes_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "set"
+    args = [
+        "data",
+        "synth",
+        "--out",
+        str(out),
+        "--scale",
+        "0.0002",
+        "--min-per-client",
+        "5",
+        "--image-size",
+        "16",
+    ]
+    assert main(args) == 0
+    assert (out / "annotations.jsonl").is_file()
+    before = (out / "annotations.jsonl").read_bytes()
+    assert main(args) == 2
+    assert "error: " in capsys.readouterr().err
+    assert (out / "annotations.jsonl").read_bytes() == before
