@@ -94,6 +94,10 @@ class ClientWorker:
             )
         return self._tensors[key]
 
+    def preload(self, clients: list[str]) -> int:
+        """Decode these clients' splits now rather than on first use; returns samples held."""
+        return sum(len(self._client(c, s)) for c in clients for s in ("train", "test"))
+
     # -- work ----------------------------------------------------------------------------
     def train(
         self,
