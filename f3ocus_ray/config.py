@@ -107,6 +107,45 @@ class FederationConfig(_Strict):
     strategy: Literal["full", "random", "first_k", "last_k"] = "last_k"
 
 
+class ScoringConfig(_Strict):
+    """Layer importance computed on the clients (see f3ocus_ray.scoring).
+
+    `schedule`: `off`, `every_round`, `once` (round 1 only, reused after) or `every_k` rounds.
+    """
+
+    method: Literal[
+        "lntk",
+        "grad_norm",
+        "rgn",
+        "snr",
+        "fisher",
+        "magnitude",
+        "snip",
+        "grasp",
+        "synflow",
+        "gradflow",
+    ] = "lntk"
+    mode: Literal["loss", "logits"] = Field(
+        "loss", description="LNTK: per-sample loss Gram matrix, or the logits' kernel (Lanczos)"
+    )
+    n_samples: int = Field(64, ge=1, description="samples of the client's train split scored")
+    schedule: Literal["off", "every_round", "once", "every_k"] = "off"
+    every_k: int = Field(1, ge=1)
+    chunk_size: int = Field(16, ge=1, description="samples per vmap chunk (bounds memory)")
+    tol: float = Field(1e-6, gt=0, description="Lanczos relative residual (logits mode)")
+    max_iter: int = Field(100, ge=1, description="Lanczos iteration cap (logits mode)")
+
+    def due(self, round_idx: int) -> bool:
+        """Whether scores are computed in (0-based) round `round_idx`."""
+        if self.schedule == "off":
+            return False
+        if self.schedule == "once":
+            return round_idx == 0
+        if self.schedule == "every_k":
+            return round_idx % self.every_k == 0
+        return True
+
+
 class TrainingConfig(_Strict):
     local_epochs: int = Field(1, ge=1)
     local_steps: int | None = Field(None, ge=1, description="if set, overrides local_epochs")
@@ -138,6 +177,7 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = ModelConfig()
     federation: FederationConfig = FederationConfig()
     training: TrainingConfig = TrainingConfig()
+    scoring: ScoringConfig = ScoringConfig()
     engine: EngineConfig = EngineConfig()
     tracking: TrackingConfig = TrackingConfig()
 

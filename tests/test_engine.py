@@ -122,3 +122,50 @@ def test_one_vs_two_workers_identical_and_worker_kill_recovers(ray_local, small_
         assert a.score == b.score and a.train_loss == b.train_loss
     for name in state2["state"]:
         np.testing.assert_array_equal(state["state"][name], state2["state"][name])
+
+
+def test_clients_score_units_on_schedule_and_scores_are_logged(ray_local, small_vqa, tmp_path):
+    """LNTK scores computed on the workers every 2nd round equal a direct computation."""
+    import torch
+
+    from f3ocus_ray.fl.client_data import load_client_tensors, open_dataset
+    from f3ocus_ray.fl.seeding import derive_score_seed
+    from f3ocus_ray.models import build_model
+    from f3ocus_ray.scoring import score_units
+
+    cfg = small_config(
+        small_vqa,
+        tmp_path,
+        "federation.rounds=3",
+        "training.local_steps=3",
+        "scoring.schedule=every_k",
+        "scoring.every_k=2",
+        "scoring.n_samples=8",
+    )
+    summary = run_experiment(cfg)
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri)
+    arts = {a.path for a in client.list_artifacts(summary.run_id, "scores")}
+    assert arts == {
+        "scores/round_001.json",
+        "scores/round_001.png",
+        "scores/round_003.json",
+        "scores/round_003.png",
+    }
+    path = client.download_artifacts(summary.run_id, "scores/round_001.json", str(tmp_path))
+    logged = json.loads(open(path).read())
+    assert logged["method"] == "lntk" and len(logged["units"]) == 4
+    for c in summary.clients:
+        assert sum(logged["normalised"][c]) == pytest.approx(1.0)
+        assert all(v > 0 for v in logged["raw"][c])
+    assert len(client.get_metric_history(summary.run_id, "seconds_score")) == 3
+
+    # round 1's scores are those of the initial model: recompute one client here
+    ws = prepare(cfg).driver_spec.worker
+    model, space = build_model(ws.model)
+    torch.set_num_threads(1)
+    ds, tok = open_dataset(ws.data_path, ws.image_size, ws.tokenizer_json)
+    data = load_client_tensors(ds, tok, "oct", "train", ws.max_text_len)
+    direct = score_units(
+        model, space, data, n_samples=8, seed=derive_score_seed(cfg.seed, 0, 1)
+    )
+    np.testing.assert_allclose(logged["raw"]["oct"], direct.raw, rtol=1e-6)

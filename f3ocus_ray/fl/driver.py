@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import ray
 
+from f3ocus_ray.config import ScoringConfig
 from f3ocus_ray.fl.aggregation import masked_fedavg
-from f3ocus_ray.fl.seeding import derive_eval_seed, derive_seed
+from f3ocus_ray.fl.seeding import derive_eval_seed, derive_score_seed, derive_seed
 from f3ocus_ray.fl.strategies import make_strategy
 from f3ocus_ray.fl.training import num_local_steps, score_of
 from f3ocus_ray.fl.worker import ClientWorker, WorkerSpec
+from f3ocus_ray.scoring.api import normalise
 
 BITS_PER_PARAM = 32  # float32 on the wire
 
@@ -41,12 +43,15 @@ class DriverSpec:
     max_worker_restarts: int
     worker: WorkerSpec
     unit_names: list[str] = field(default_factory=list)
+    scoring: ScoringConfig | None = None  # when (and how) clients score their units
 
 
 @dataclass
 class RoundResult:
     round: int
     masks: np.ndarray  # (clients, units) bool
+    raw_scores: np.ndarray | None  # (clients, units) unit importance computed this round
+    scores: np.ndarray | None  # the same, normalised per client (S in the paper)
     train_loss: dict[str, float]
     client_score: dict[str, float]
     client_loss: dict[str, float]
@@ -55,6 +60,7 @@ class RoundResult:
     mbit_up: float
     mbit_down: float
     trainable_params: int  # summed over clients this round
+    seconds_score: float  # wall time of the round's scoring (0 when not due)
     seconds_select: float
     seconds_train: float
     seconds_eval: float
@@ -69,6 +75,7 @@ class RoundResult:
             "mbit_up": self.mbit_up,
             "mbit_down": self.mbit_down,
             "trainable_params": float(self.trainable_params),
+            "seconds_score": self.seconds_score,
             "seconds_select": self.seconds_select,
             "seconds_train": self.seconds_train,
             "seconds_eval": self.seconds_eval,
@@ -97,13 +104,20 @@ class FederatedDriver:
         self.round = 0
         self.strategy = make_strategy(spec.strategy, spec.seed)
         self.budgets = np.asarray(spec.budgets, dtype=np.int64)
+        self.raw_scores: np.ndarray | None = None  # the latest scores (kept between rounds)
 
     # -- checkpointing (plain data only) -------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"round": self.round, "state": self.state, "version": self.version}
+        return {
+            "round": self.round,
+            "state": self.state,
+            "version": self.version,
+            "raw_scores": self.raw_scores,
+        }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.round, self.state, self.version = d["round"], dict(d["state"]), dict(d["version"])
+        self.raw_scores = d.get("raw_scores")
 
     def worker_pids(self) -> list[int]:
         return ray.get([w.pid.remote() for w in self.workers])
@@ -132,14 +146,30 @@ class FederatedDriver:
                 idle.append(w)
         return results
 
+    def _score(self, r: int, state_ref: Any, versions: dict[str, int]) -> np.ndarray:
+        """Every client's per-unit importance under the current global model: (N, L) raw."""
+        jobs = []
+        for i, client in enumerate(self.spec.clients):
+            seed = derive_score_seed(self.spec.seed, r, i)
+
+            def submit(w, client=client, seed=seed):
+                return w.score.remote(client, seed, state_ref, versions)
+
+            jobs.append((1.0, submit))
+        return np.stack([raw for raw, _ in self._dispatch(jobs)])
+
     def run_round(self) -> RoundResult:
         t0 = time.perf_counter()
         spec, r = self.spec, self.round
+        state_ref = ray.put(self.state)
+        versions = dict(self.version)
+        fresh = spec.scoring is not None and spec.scoring.due(r)
+        if fresh:
+            self.raw_scores = self._score(r, state_ref, versions)
+        t_score = time.perf_counter()
         masks = self.strategy.select(r, self.budgets, len(spec.unit_names))
         t_sel = time.perf_counter()
 
-        state_ref = ray.put(self.state)
-        versions = dict(self.version)
         tr = spec.worker.training
         jobs = []
         for i, client in enumerate(spec.clients):
@@ -178,6 +208,8 @@ class FederatedDriver:
         return RoundResult(
             round=self.round,
             masks=masks,
+            raw_scores=self.raw_scores if fresh else None,
+            scores=np.stack([normalise(row) for row in self.raw_scores]) if fresh else None,
             train_loss={c: u.loss for c, u in zip(spec.clients, updates, strict=True)},
             client_score={
                 c: score_of(e, spec.task) for c, e in zip(spec.clients, evals, strict=True)
@@ -191,7 +223,8 @@ class FederatedDriver:
             mbit_up=sent * BITS_PER_PARAM / 1e6,
             mbit_down=sent * BITS_PER_PARAM / 1e6,
             trainable_params=sent,
-            seconds_select=t_sel - t0,
+            seconds_score=t_score - t0,
+            seconds_select=t_sel - t_score,
             seconds_train=t_train - t_sel,
             seconds_eval=t_eval - t_train,
             seconds=t_eval - t0,

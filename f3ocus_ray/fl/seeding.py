@@ -6,6 +6,7 @@ import numpy as np
 
 SERVER = 2**31 - 1  # the "client index" of the server's own draws (e.g. random selection)
 EVAL_STREAM = 2**30  # client c's evaluation draws come from "client" EVAL_STREAM + c
+SCORE_STREAM = 2**29  # and its scoring draws (which samples are scored) from SCORE_STREAM + c
 
 
 def derive_seed(seed: int, round_idx: int, client_idx: int) -> int:
@@ -19,3 +20,7 @@ def derive_rng(seed: int, round_idx: int, client_idx: int = SERVER) -> np.random
 def derive_eval_seed(seed: int, round_idx: int, client_idx: int) -> int:
     """Evaluation draws random numbers too (ViLT shuffles its image patches)."""
     return derive_seed(seed, round_idx, EVAL_STREAM + client_idx)
+
+
+def derive_score_seed(seed: int, round_idx: int, client_idx: int) -> int:
+    return derive_seed(seed, round_idx, SCORE_STREAM + client_idx)

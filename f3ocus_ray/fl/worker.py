@@ -34,6 +34,16 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class ScoringSettings:
+    method: str
+    mode: str
+    n_samples: int
+    chunk_size: int
+    tol: float
+    max_iter: int
+
+
+@dataclass(frozen=True)
 class WorkerSpec:
     """Plain data a worker needs to build itself, shipped once at actor creation."""
 
@@ -44,6 +54,7 @@ class WorkerSpec:
     max_text_len: int
     training: TrainSettings
     torch_threads: int
+    scoring: ScoringSettings | None = None
 
 
 @dataclass
@@ -139,6 +150,31 @@ class ClientWorker:
         # float sums, so it is seeded too
         torch.manual_seed(seed)
         return evaluate(self.model, data, self.spec.training.eval_batch_size)
+
+    def score(
+        self, client: str, seed: int, state: dict[str, np.ndarray], versions: dict[str, int]
+    ) -> tuple[np.ndarray, float]:
+        """Per-unit importance of the client's train data under the global model: (raw, s)."""
+        from f3ocus_ray.scoring import score_units
+
+        sc = self.spec.scoring
+        if sc is None:
+            raise RuntimeError("this worker was built without scoring settings")
+        data = self._client(client, "train")
+        self._sync(state, versions)
+        result = score_units(
+            self.model,
+            self.space,
+            data,
+            method=sc.method,
+            mode=sc.mode,
+            n_samples=sc.n_samples,
+            seed=seed,
+            chunk_size=sc.chunk_size,
+            tol=sc.tol,
+            max_iter=sc.max_iter,
+        )
+        return result.raw, result.seconds
 
     def pid(self) -> int:
         return os.getpid()

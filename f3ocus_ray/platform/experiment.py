@@ -23,7 +23,7 @@ from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.errors import ConfigError
 from f3ocus_ray.fl.client_data import DataFacts, prepare_data
 from f3ocus_ray.fl.driver import Driver, DriverSpec, RoundResult
-from f3ocus_ray.fl.worker import TrainSettings, WorkerSpec
+from f3ocus_ray.fl.worker import ScoringSettings, TrainSettings, WorkerSpec
 from f3ocus_ray.models import ModelSpec
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
@@ -76,7 +76,7 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
     )
     if cfg.data.image_size % m.patch_size:
         raise ConfigError("model.patch_size: must divide data.image_size")
-    tr, eng = cfg.training, cfg.engine
+    tr, eng, sc = cfg.training, cfg.engine, cfg.scoring
     worker = WorkerSpec(
         model=model_spec,
         data_path=str(facts.path),
@@ -93,6 +93,14 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
             train_head=m.train_head,
         ),
         torch_threads=max(1, int(eng.cpus_per_worker)),
+        scoring=ScoringSettings(
+            method=sc.method,
+            mode=sc.mode,
+            n_samples=sc.n_samples,
+            chunk_size=sc.chunk_size,
+            tol=sc.tol,
+            max_iter=sc.max_iter,
+        ),
     )
     spec = DriverSpec(
         clients=facts.clients,
@@ -108,6 +116,7 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         max_worker_restarts=eng.max_worker_restarts,
         worker=worker,
         unit_names=[f"layer{i}" for i in range(m.num_layers)],
+        scoring=sc if sc.schedule != "off" else None,
     )
     return PreparedExperiment(cfg, facts, budgets, spec)
 
@@ -153,6 +162,25 @@ def _log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExper
         },
         f"masks/round_{res.round:03d}.json",
     )
+    if res.raw_scores is not None:
+        tracker.log_json(
+            {
+                "round": res.round,
+                "method": prep.cfg.scoring.method,
+                "units": cols,
+                "raw": dict(zip(rows, res.raw_scores.tolist(), strict=True)),
+                "normalised": dict(zip(rows, res.scores.tolist(), strict=True)),
+            },
+            f"scores/round_{res.round:03d}.json",
+        )
+        tracker.log_heatmap(
+            res.scores,
+            rows,
+            cols,
+            f"{prep.cfg.scoring.method} scores S (per client), round {res.round}",
+            f"scores/round_{res.round:03d}.png",
+            cmap="viridis",
+        )
     tracker.log_heatmap(
         res.masks,
         rows,

@@ -60,8 +60,8 @@ class RunTracker:
             f.write_bytes(png)
             self.client.log_artifact(self.run_id, str(f), str(Path(path).parent))
 
-    def log_heatmap(self, matrix, rows, cols, title: str, path: str) -> None:
-        self.log_png(heatmap_png(matrix, rows, cols, title), path)
+    def log_heatmap(self, matrix, rows, cols, title: str, path: str, cmap: str = "Blues") -> None:
+        self.log_png(heatmap_png(matrix, rows, cols, title, cmap), path)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         for k, v in tags.items():
