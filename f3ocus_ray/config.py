@@ -25,7 +25,18 @@ from pydantic import (
 
 from f3ocus_ray.errors import ConfigError
 
-STRATEGIES = ("full", "random", "first_k", "last_k")
+# strategy -> the scoring method whose per-client top-k it takes (or, for f3ocus, refines)
+SCORE_STRATEGIES = {
+    "lntk": "lntk",
+    "f3ocus": "lntk",
+    "magnitude": "magnitude",
+    "fishmask": "fisher",
+    "gradflow": "gradflow",
+    "grasp": "grasp",
+    "snip": "snip",
+    "rgn": "rgn",
+    "synflow": "synflow",
+}
 
 
 class _Strict(BaseModel):
@@ -104,7 +115,21 @@ class FederationConfig(_Strict):
     budgets: int | list[int] = Field(
         4, description="layers per client: one for all, or one per client in client order"
     )
-    strategy: Literal["full", "random", "first_k", "last_k"] = "last_k"
+    strategy: Literal[
+        "full",
+        "random",
+        "first_k",
+        "last_k",
+        "lntk",
+        "f3ocus",
+        "magnitude",
+        "fishmask",
+        "gradflow",
+        "grasp",
+        "snip",
+        "rgn",
+        "synflow",
+    ] = "last_k"
 
 
 class ScoringConfig(_Strict):
@@ -146,6 +171,32 @@ class ScoringConfig(_Strict):
         return True
 
 
+class SelectionConfig(_Strict):
+    """The server's multi-objective refinement (strategy `f3ocus`; see f3ocus_ray.selection)."""
+
+    algorithm: Literal["nsga2", "abc", "aco", "sa", "mopso", "exact", "optuna"] = "nsga2"
+    budget_mode: Literal["exact", "at_most"] = "exact"
+    pick: Literal[
+        "knee", "weighted", "max_importance_under_variance", "min_variance_over_importance"
+    ] = "knee"
+    pick_param: float | None = Field(None, description="alpha or fraction of the pick rule")
+    max_evals: int = Field(20_000, ge=1, description="mask evaluations per selection")
+    params: dict[str, int | float | bool | str | None] = Field(
+        default_factory=dict, description="the algorithm's parameters (see its dataclass)"
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, v: dict, info: ValidationInfo) -> dict:
+        from f3ocus_ray.selection import SelectionError, make_params
+
+        try:
+            make_params(info.data.get("algorithm", "nsga2"), v)
+        except SelectionError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+
 class TrainingConfig(_Strict):
     local_epochs: int = Field(1, ge=1)
     local_steps: int | None = Field(None, ge=1, description="if set, overrides local_epochs")
@@ -178,6 +229,7 @@ class ExperimentConfig(_Strict):
     federation: FederationConfig = FederationConfig()
     training: TrainingConfig = TrainingConfig()
     scoring: ScoringConfig = ScoringConfig()
+    selection: SelectionConfig = SelectionConfig()
     engine: EngineConfig = EngineConfig()
     tracking: TrackingConfig = TrackingConfig()
 
@@ -196,6 +248,26 @@ class ExperimentConfig(_Strict):
                     "selectable layers (model.num_layers)"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _check_scoring(self) -> ExperimentConfig:
+        needed = SCORE_STRATEGIES.get(self.federation.strategy)
+        if needed and "method" in self.scoring.model_fields_set and self.scoring.method != needed:
+            raise ValueError(
+                f"scoring.method: strategy '{self.federation.strategy}' ranks units by "
+                f"'{needed}', not '{self.scoring.method}'"
+            )
+        return self
+
+    def effective_scoring(self) -> ScoringConfig | None:
+        """What the clients score, and when: a score-based strategy scores with its own method,
+        every round unless `scoring.schedule` says otherwise; None when nothing is scored."""
+        needed = SCORE_STRATEGIES.get(self.federation.strategy)
+        sc = self.scoring
+        if needed is None:
+            return sc if sc.schedule != "off" else None
+        schedule = sc.schedule if sc.schedule != "off" else "every_round"
+        return sc.model_copy(update={"method": needed, "schedule": schedule})
 
     def budgets_for(self, n_clients: int) -> list[int]:
         """One budget per client, in client order; a list must name every client."""

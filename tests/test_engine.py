@@ -165,7 +165,39 @@ def test_clients_score_units_on_schedule_and_scores_are_logged(ray_local, small_
     torch.set_num_threads(1)
     ds, tok = open_dataset(ws.data_path, ws.image_size, ws.tokenizer_json)
     data = load_client_tensors(ds, tok, "oct", "train", ws.max_text_len)
-    direct = score_units(
-        model, space, data, n_samples=8, seed=derive_score_seed(cfg.seed, 0, 1)
-    )
+    direct = score_units(model, space, data, n_samples=8, seed=derive_score_seed(cfg.seed, 0, 1))
     np.testing.assert_allclose(logged["raw"]["oct"], direct.raw, rtol=1e-6)
+
+
+@pytest.mark.parametrize("algorithm", ["nsga2", "sa"])
+def test_f3ocus_in_the_loop_spreads_layers_more_than_client_top_k(
+    ray_local, small_vqa, tmp_path, algorithm
+):
+    cfg = small_config(
+        small_vqa,
+        tmp_path,
+        "federation.rounds=2",
+        "training.local_steps=2",
+        "federation.strategy=f3ocus",
+        f"selection.algorithm={algorithm}",
+        "selection.max_evals=2000",
+        "scoring.n_samples=8",
+        "model.num_layers=6",
+        "federation.budgets=[3, 2, 3, 2]",
+    )
+    summary = run_experiment(cfg)
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri)
+
+    def history(key):
+        return [m.value for m in client.get_metric_history(summary.run_id, key)]
+
+    ours, top_k = history("usage_variance"), history("selection/topk_usage_variance")
+    assert len(ours) == len(top_k) == 2
+    assert all(a <= b for a, b in zip(ours, top_k, strict=True))
+    assert any(a < b for a, b in zip(ours, top_k, strict=True)), (ours, top_k)
+    arts = {a.path for a in client.list_artifacts(summary.run_id, "pareto")}
+    assert arts == {"pareto/round_001.png", "pareto/round_002.png"}
+    for r in (1, 2):
+        path = client.download_artifacts(summary.run_id, f"masks/round_00{r}.json", str(tmp_path))
+        masks = json.loads(open(path).read())["masks"]
+        assert [sum(masks[c]) for c in summary.clients] == [3, 2, 3, 2]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from f3ocus_ray.config import ScoringConfig
+from f3ocus_ray.config import ScoringConfig, SelectionConfig
 from f3ocus_ray.fl.aggregation import masked_fedavg
 from f3ocus_ray.fl.seeding import derive_eval_seed, derive_score_seed, derive_seed
 from f3ocus_ray.fl.strategies import make_strategy
@@ -44,6 +44,7 @@ class DriverSpec:
     worker: WorkerSpec
     unit_names: list[str] = field(default_factory=list)
     scoring: ScoringConfig | None = None  # when (and how) clients score their units
+    selection: SelectionConfig | None = None  # the server's refinement (strategy f3ocus)
 
 
 @dataclass
@@ -60,6 +61,8 @@ class RoundResult:
     mbit_up: float
     mbit_down: float
     trainable_params: int  # summed over clients this round
+    selection_metrics: dict[str, float]  # e.g. the front's hypervolume (strategy f3ocus)
+    pareto_png: bytes | None  # the Pareto front with the pick and client-only top-k
     seconds_score: float  # wall time of the round's scoring (0 when not due)
     seconds_select: float
     seconds_train: float
@@ -75,6 +78,9 @@ class RoundResult:
             "mbit_up": self.mbit_up,
             "mbit_down": self.mbit_down,
             "trainable_params": float(self.trainable_params),
+            # variance of the layer-usage histogram n_l = Σ_i M_il (lower = better spread)
+            "usage_variance": float(self.masks.sum(0).var()),
+            **{f"selection/{k}": v for k, v in self.selection_metrics.items()},
             "seconds_score": self.seconds_score,
             "seconds_select": self.seconds_select,
             "seconds_train": self.seconds_train,
@@ -85,6 +91,30 @@ class RoundResult:
             out[f"client/{c}/score"] = v
             out[f"client/{c}/loss"] = self.client_loss[c]
         return out
+
+
+def _selection_metrics(masks: np.ndarray, scores: np.ndarray | None, chosen: Any) -> dict:
+    out: dict[str, float] = {}
+    if scores is not None:
+        out["importance"] = float((masks * scores).sum())
+    if chosen is not None:
+        out.update(
+            hypervolume=float(chosen.hypervolume),
+            front_size=float(len(chosen.front_masks)),
+            evaluations=float(chosen.n_evals),
+            seconds=float(chosen.seconds),
+            topk_importance=float(chosen.topk_importance),
+            topk_usage_variance=float(chosen.topk_variance),
+        )
+    return out
+
+
+def _pareto_png(chosen: Any, r: int) -> bytes | None:
+    if chosen is None:
+        return None
+    from f3ocus_ray.selection import pareto_plot_png
+
+    return pareto_plot_png(chosen, title=f"round {r + 1}: Pareto front, pick and top-k")
 
 
 class FederatedDriver:
@@ -102,7 +132,7 @@ class FederatedDriver:
         self.state: dict[str, np.ndarray] = ray.get(self.workers[0].initial_state.remote())
         self.version = dict.fromkeys(self.state, 0)
         self.round = 0
-        self.strategy = make_strategy(spec.strategy, spec.seed)
+        self.strategy = make_strategy(spec.strategy, spec.seed, spec.selection)
         self.budgets = np.asarray(spec.budgets, dtype=np.int64)
         self.raw_scores: np.ndarray | None = None  # the latest scores (kept between rounds)
 
@@ -167,7 +197,11 @@ class FederatedDriver:
         if fresh:
             self.raw_scores = self._score(r, state_ref, versions)
         t_score = time.perf_counter()
-        masks = self.strategy.select(r, self.budgets, len(spec.unit_names))
+        scores = None
+        if self.raw_scores is not None:
+            scores = np.stack([normalise(row) for row in self.raw_scores])
+        masks = self.strategy.select(r, self.budgets, len(spec.unit_names), scores)
+        chosen = getattr(self.strategy, "last_result", None)
         t_sel = time.perf_counter()
 
         tr = spec.worker.training
@@ -209,7 +243,9 @@ class FederatedDriver:
             round=self.round,
             masks=masks,
             raw_scores=self.raw_scores if fresh else None,
-            scores=np.stack([normalise(row) for row in self.raw_scores]) if fresh else None,
+            scores=scores if fresh else None,
+            selection_metrics=_selection_metrics(masks, scores, chosen),
+            pareto_png=_pareto_png(chosen, r),
             train_loss={c: u.loss for c, u in zip(spec.clients, updates, strict=True)},
             client_score={
                 c: score_of(e, spec.task) for c, e in zip(spec.clients, evals, strict=True)

@@ -76,7 +76,8 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
     )
     if cfg.data.image_size % m.patch_size:
         raise ConfigError("model.patch_size: must divide data.image_size")
-    tr, eng, sc = cfg.training, cfg.engine, cfg.scoring
+    tr, eng = cfg.training, cfg.engine
+    sc = cfg.effective_scoring()
     worker = WorkerSpec(
         model=model_spec,
         data_path=str(facts.path),
@@ -93,7 +94,9 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
             train_head=m.train_head,
         ),
         torch_threads=max(1, int(eng.cpus_per_worker)),
-        scoring=ScoringSettings(
+        scoring=None
+        if sc is None
+        else ScoringSettings(
             method=sc.method,
             mode=sc.mode,
             n_samples=sc.n_samples,
@@ -116,7 +119,8 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         max_worker_restarts=eng.max_worker_restarts,
         worker=worker,
         unit_names=[f"layer{i}" for i in range(m.num_layers)],
-        scoring=sc if sc.schedule != "off" else None,
+        scoring=sc,
+        selection=cfg.selection,
     )
     return PreparedExperiment(cfg, facts, budgets, spec)
 
@@ -166,7 +170,7 @@ def _log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExper
         tracker.log_json(
             {
                 "round": res.round,
-                "method": prep.cfg.scoring.method,
+                "method": prep.driver_spec.scoring.method,
                 "units": cols,
                 "raw": dict(zip(rows, res.raw_scores.tolist(), strict=True)),
                 "normalised": dict(zip(rows, res.scores.tolist(), strict=True)),
@@ -177,10 +181,12 @@ def _log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExper
             res.scores,
             rows,
             cols,
-            f"{prep.cfg.scoring.method} scores S (per client), round {res.round}",
+            f"{prep.driver_spec.scoring.method} scores S (per client), round {res.round}",
             f"scores/round_{res.round:03d}.png",
             cmap="viridis",
         )
+    if res.pareto_png is not None:
+        tracker.log_png(res.pareto_png, f"pareto/round_{res.round:03d}.png")
     tracker.log_heatmap(
         res.masks,
         rows,
