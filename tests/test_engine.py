@@ -201,3 +201,27 @@ def test_f3ocus_in_the_loop_spreads_layers_more_than_client_top_k(
         path = client.download_artifacts(summary.run_id, f"masks/round_00{r}.json", str(tmp_path))
         masks = json.loads(open(path).read())["masks"]
         assert [sum(masks[c]) for c in summary.clients] == [3, 2, 3, 2]
+
+
+def test_corrupt_image_fails_the_run_cleanly(ray_local, small_vqa, tmp_path):
+    """An unreadable image is found on a worker: the error names the file, the MLflow run is
+    FAILED (never left RUNNING), and the CLI exits with code 2."""
+    import shutil
+
+    from f3ocus_ray.cli import main
+    from f3ocus_ray.data import DataError, read_annotations
+
+    data = tmp_path / "broken"
+    shutil.copytree(small_vqa, data)
+    victim = next(r for r in read_annotations(data) if r.client == "oct" and r.split == "train")
+    (data / victim.image).write_bytes(b"not a png")
+    cfg = small_config(data, tmp_path, "federation.rounds=2", "training.local_steps=1")
+    with pytest.raises(DataError, match=victim.image):
+        run_experiment(cfg)
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri)
+    runs = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+    args = ["run", str(tmp_path / "none.yaml")]
+    (tmp_path / "none.yaml").write_text(cfg.to_yaml())
+    assert main(args) == 2

@@ -20,7 +20,7 @@ import ray
 import torch
 
 from f3ocus_ray.config import ExperimentConfig
-from f3ocus_ray.errors import ConfigError
+from f3ocus_ray.errors import ConfigError, UserError
 from f3ocus_ray.fl.client_data import DataFacts, prepare_data
 from f3ocus_ray.fl.driver import Driver, DriverSpec, RoundResult
 from f3ocus_ray.fl.worker import ScoringSettings, TrainSettings, WorkerSpec
@@ -196,6 +196,19 @@ def _log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExper
     )
 
 
+def _get(ref: Any) -> Any:
+    """ray.get, but a user error raised on a worker (a corrupt image) surfaces as itself."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        cause = e.cause
+        while isinstance(cause, ray.exceptions.RayTaskError):
+            cause = cause.cause
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise
+
+
 def run_experiment(
     cfg: ExperimentConfig,
     progress: Callable[[str], None] = log.info,
@@ -240,8 +253,8 @@ def run_experiment(
         driver = Driver.remote(prep.driver_spec)
         try:
             for _ in range(cfg.federation.rounds):
-                res: RoundResult = ray.get(driver.run_round.remote())
-                save_checkpoint(run_dir / "checkpoint.pt", ray.get(driver.state_dict.remote()))
+                res: RoundResult = _get(driver.run_round.remote())
+                save_checkpoint(run_dir / "checkpoint.pt", _get(driver.state_dict.remote()))
                 _log_round(tracker, res, prep)
                 summary.rounds.append({"round": res.round, **res.metrics()})
                 progress(
