@@ -61,8 +61,19 @@ def test_end_to_end_beats_majority_and_tracks(ray_local, small_vqa, tmp_path):
     history = client.get_metric_history(summary.run_id, "score")
     assert [m.step for m in history] == [1, 2, 3, 4]
     assert history[-1].value == pytest.approx(summary.score)
-    up = client.get_metric_history(summary.run_id, "mbit_up")
-    assert all(m.value > 0 for m in up)
+    # Mbit = the transmitted tensors' parameters x 32 bits: last_k with budgets [2, 1, 2, 1]
+    # sends units {2,3}, {3}, {2,3}, {3} and the head to each client
+    from f3ocus_ray.models import build_model
+
+    model, space = build_model(prepare(cfg).driver_spec.worker.model)
+    unit = space.unit_sizes(model)
+    numel = {n: p.numel() for n, p in model.named_parameters()}
+    head = sum(numel[n] for n in space.head)
+    sent = 2 * (unit[2] + unit[3]) + 2 * unit[3] + 4 * head
+    for key in ("mbit_up", "mbit_down"):
+        values = [m.value for m in client.get_metric_history(summary.run_id, key)]
+        assert values == pytest.approx([sent * 32 / 1e6] * 4)
+    assert all(m.value > 0 for m in client.get_metric_history(summary.run_id, "gflops_train"))
     per_client = client.get_metric_history(summary.run_id, "client/oct/score")
     assert len(per_client) == 4
     arts = {a.path for a in client.list_artifacts(summary.run_id, "masks")}

@@ -61,6 +61,7 @@ class RoundResult:
     mbit_up: float
     mbit_down: float
     trainable_params: int  # summed over clients this round
+    client_gflops: dict[str, float]  # training compute per client this round
     selection_metrics: dict[str, float]  # e.g. the front's hypervolume (strategy f3ocus)
     pareto_png: bytes | None  # the Pareto front with the pick and client-only top-k
     seconds_score: float  # wall time of the round's scoring (0 when not due)
@@ -78,6 +79,8 @@ class RoundResult:
             "mbit_up": self.mbit_up,
             "mbit_down": self.mbit_down,
             "trainable_params": float(self.trainable_params),
+            "gflops_train": float(sum(self.client_gflops.values())),
+            "gflops_per_client": float(np.mean(list(self.client_gflops.values()))),
             # variance of the layer-usage histogram n_l = Σ_i M_il (lower = better spread)
             "usage_variance": float(self.masks.sum(0).var()),
             **{f"selection/{k}": v for k, v in self.selection_metrics.items()},
@@ -259,6 +262,7 @@ class FederatedDriver:
             mbit_up=sent * BITS_PER_PARAM / 1e6,
             mbit_down=sent * BITS_PER_PARAM / 1e6,
             trainable_params=sent,
+            client_gflops={c: u.gflops for c, u in zip(spec.clients, updates, strict=True)},
             seconds_score=t_score - t0,
             seconds_select=t_sel - t_score,
             seconds_train=t_train - t_sel,

@@ -6,6 +6,7 @@ run exactly the same code.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 
 @dataclass
@@ -60,6 +62,13 @@ def num_local_steps(n_samples: int, batch_size: int, epochs: int, steps: int | N
     return steps if steps is not None else epochs * math.ceil(n_samples / batch_size)
 
 
+@dataclass(frozen=True)
+class TrainStats:
+    loss: float  # mean training loss over the steps
+    samples: int  # samples processed (steps x batch, the last batches of an epoch smaller)
+    flops_per_sample: float | None  # forward + backward FLOPs, measured on the first step
+
+
 def local_train(
     model: nn.Module,
     params: list[nn.Parameter],
@@ -70,24 +79,35 @@ def local_train(
     lr: float,
     weight_decay: float,
     seed: int,
-) -> float:
-    """Train `params` in place with AdamW (fresh state, as each round starts anew); mean loss."""
+    count_flops: bool = False,
+) -> TrainStats:
+    """Train `params` in place with AdamW (fresh state, as each round starts anew).
+
+    With `count_flops`, the first step runs under torch's FlopCounterMode (which counts and
+    changes nothing); FLOPs are linear in the batch, so per-sample FLOPs times `samples` is the
+    client's training compute (the optimiser's elementwise update is not counted).
+    """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     n = len(data)
     order = torch.randperm(n, generator=gen)
-    pos, total = 0, 0.0
-    for _ in range(steps):
+    pos, total, samples, per_sample = 0, 0.0, 0, None
+    for step in range(steps):
         if pos >= n:
             order, pos = torch.randperm(n, generator=gen), 0
         idx = order[pos : pos + batch_size]
         pos += batch_size
-        loss = task_loss(data.forward(model, idx), data.targets[idx], data.task)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        counter = FlopCounterMode(display=False) if count_flops and step == 0 else None
+        with counter or contextlib.nullcontext():
+            loss = task_loss(data.forward(model, idx), data.targets[idx], data.task)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        if counter is not None:
+            per_sample = counter.get_total_flops() / len(idx)
         opt.step()
         total += float(loss.detach())
-    return total / steps
+        samples += len(idx)
+    return TrainStats(total / steps, samples, per_sample)
 
 
 @torch.no_grad()

@@ -64,6 +64,7 @@ class ClientUpdate:
     loss: float
     seconds: float
     steps: int
+    gflops: float  # training compute of this client this round (forward + backward)
 
 
 class ClientWorker:
@@ -76,6 +77,9 @@ class ClientWorker:
         self._loaded: dict[str, int] = {}
         self._tensors: dict[tuple[str, str], ClientTensors] = {}
         self._dataset: Any = None
+        # FLOPs per sample depend on which units train (backward stops at the first one):
+        # measured once per (mask, client split), then reused
+        self._flops: dict[tuple[bytes, str], float] = {}
         self._tokenizer: Any = None
 
     # -- state ---------------------------------------------------------------------------
@@ -126,7 +130,8 @@ class ClientWorker:
         tr = self.spec.training
         steps = num_local_steps(len(data), tr.batch_size, tr.local_epochs, tr.local_steps)
         torch.manual_seed(seed)  # ViLT's patch order, and any op drawing from torch's generator
-        loss = local_train(
+        key = (np.asarray(mask, dtype=bool).tobytes(), client)
+        stats = local_train(
             self.model,
             params,
             data,
@@ -135,11 +140,21 @@ class ClientWorker:
             lr=tr.lr,
             weight_decay=tr.weight_decay,
             seed=seed,
+            count_flops=key not in self._flops,
         )
+        if stats.flops_per_sample is not None:
+            self._flops[key] = stats.flops_per_sample
         tensors = {n: self._params[n].detach().numpy().copy() for n in names}
         for n in names:
             self._loaded[n] = _DIRTY
-        return ClientUpdate(tensors, len(data), loss, time.perf_counter() - t0, steps)
+        return ClientUpdate(
+            tensors,
+            len(data),
+            stats.loss,
+            time.perf_counter() - t0,
+            steps,
+            gflops=self._flops[key] * stats.samples / 1e9,
+        )
 
     def evaluate(
         self, client: str, seed: int, state: dict[str, np.ndarray], versions: dict[str, int]

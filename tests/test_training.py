@@ -1,0 +1,74 @@
+"""Local training: FLOP accounting measured with torch's FlopCounterMode."""
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from f3ocus_ray.fl.training import ClientTensors, local_train, task_loss
+from f3ocus_ray.models import ModelSpec, build_model
+
+SPEC = ModelSpec(
+    name="tiny-vilt",
+    hidden_size=32,
+    num_layers=4,
+    num_heads=2,
+    intermediate_size=64,
+    patch_size=8,
+    image_size=32,
+    vocab_size=50,
+    max_text_len=8,
+    num_outputs=5,
+    init_seed=0,
+)
+
+
+def _data(n: int) -> ClientTensors:
+    g = torch.Generator().manual_seed(0)
+    return ClientTensors(
+        torch.randn(n, 3, 32, 32, generator=g),
+        torch.randint(0, 50, (n, 8), generator=g),
+        torch.ones(n, 8, dtype=torch.long),
+        torch.randint(0, 5, (n,), generator=g),
+        "vqa",
+    )
+
+
+def _train(mask, data, steps, count=True):
+    model, space = build_model(SPEC)
+    params = space.apply(model, np.asarray(mask, dtype=bool))
+    return local_train(
+        model,
+        params,
+        data,
+        steps=steps,
+        batch_size=8,
+        lr=1e-3,
+        weight_decay=0.0,
+        seed=0,
+        count_flops=count,
+    )
+
+
+def test_flops_per_sample_match_a_direct_count_and_grow_with_depth():
+    data = _data(20)
+    stats = _train([False, False, True, True], data, steps=3)
+    assert stats.samples == 8 + 8 + 4  # the epoch's last batch is smaller
+
+    model, space = build_model(SPEC)
+    space.apply(model, np.array([False, False, True, True]))
+    torch.manual_seed(0)
+    with FlopCounterMode(display=False) as fc:
+        idx = torch.arange(8)
+        task_loss(data.forward(model, idx), data.targets[idx], "vqa").backward()
+    assert stats.flops_per_sample == fc.get_total_flops() / 8
+
+    # training the first block needs the backward pass through every block above it
+    deep = _train([True, False, False, False], data, steps=1)
+    assert deep.flops_per_sample > stats.flops_per_sample
+
+
+def test_counting_flops_changes_nothing_in_training():
+    data = _data(16)
+    a = _train([False, True, False, True], data, steps=4, count=True)
+    b = _train([False, True, False, True], data, steps=4, count=False)
+    assert a.loss == b.loss and b.flops_per_sample is None
