@@ -236,3 +236,31 @@ def test_corrupt_image_fails_the_run_cleanly(ray_local, small_vqa, tmp_path):
     args = ["run", str(tmp_path / "none.yaml")]
     (tmp_path / "none.yaml").write_text(cfg.to_yaml())
     assert main(args) == 2
+
+
+def test_adapter_units_with_lntk_transmit_only_the_selected_adapters(
+    ray_local, small_vqa, tmp_path
+):
+    from f3ocus_ray.models import build_model
+
+    cfg = small_config(
+        small_vqa,
+        tmp_path,
+        "federation.rounds=1",
+        "training.local_steps=2",
+        "model.units=adapters",
+        "federation.strategy=lntk",
+        "scoring.n_samples=8",
+    )
+    summary = run_experiment(cfg)
+    model, space = build_model(prepare(cfg).driver_spec.worker.model)
+    adapter = int(space.unit_sizes(model)[0])
+    head = sum(p.numel() for n, p in model.named_parameters() if n in set(space.head))
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri)
+    [up] = client.get_metric_history(summary.run_id, "mbit_up")
+    assert up.value == pytest.approx((6 * adapter + 4 * head) * 32 / 1e6)  # budgets [2,1,2,1]
+    path = client.download_artifacts(summary.run_id, "scores/round_001.json", str(tmp_path))
+    scores = json.loads(open(path).read())
+    assert scores["units"] and all(v > 0 for row in scores["raw"].values() for v in row)
+    ckpt = load_checkpoint(summary.run_dir / "checkpoint.pt")
+    assert all(".adapter." in n or n in space.head for n in ckpt["state"])

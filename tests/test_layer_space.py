@@ -64,3 +64,33 @@ def test_bad_mask_shape_refused():
     _, space = build_model(SPEC)
     with pytest.raises(ValueError, match="mask shape"):
         space.trainable(np.ones(3, dtype=bool))
+
+
+def test_adapter_units_train_only_the_selected_adapters():
+    from dataclasses import replace
+
+    plain, _ = build_model(SPEC)
+    model, space = build_model(replace(SPEC, units="adapters", adapter_reduction=4))
+    assert space.unit_names == [f"net.vilt.encoder.layer.{i}.adapter" for i in range(4)]
+    # each unit is its adapter's own parameters: 32 -> 8 -> 32
+    assert space.unit_sizes(model).tolist() == [32 * 8 + 8 + 8 * 32 + 32] * 4
+
+    # fresh adapters are the identity: same logits as the model without them
+    x, ids = torch.randn(2, 3, 32, 32), torch.randint(0, 50, (2, 8))
+    torch.manual_seed(0)
+    a = plain(x, ids, torch.ones_like(ids))
+    torch.manual_seed(0)
+    b = model(x, ids, torch.ones_like(ids))
+    torch.testing.assert_close(a, b)
+
+    mask = np.array([True, False, False, True])
+    params = space.apply(model, mask)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD(params, lr=0.1)
+    for _ in range(2):  # the first step moves the zero-initialised up-projections
+        opt.zero_grad()
+        model(x, ids, torch.ones_like(ids)).square().sum().backward()
+        opt.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    expected = set(space.units[0].params) | set(space.units[3].params) | set(space.head)
+    assert changed == expected

@@ -26,6 +26,8 @@ class ModelSpec:
     init_seed: int
     train_embeddings: bool = False
     initializer_range: float = 0.1
+    units: str = "layers"  # "layers" (whole blocks) or "adapters" (one per block)
+    adapter_reduction: int = 16
 
 
 def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
@@ -45,5 +47,7 @@ def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
             init_seed=spec.init_seed,
             train_embeddings=spec.train_embeddings,
             initializer_range=spec.initializer_range,
+            units=spec.units,
+            adapter_reduction=spec.adapter_reduction,
         )
     raise ValueError(f"unknown model {spec.name!r}")

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from transformers import ViltConfig, ViltForQuestionAnswering
 
+from f3ocus_ray.models.adapters import add_bottleneck_adapters
 from f3ocus_ray.models.layer_space import LayerSpace
 
 
@@ -42,6 +43,8 @@ def build_tiny_vilt(
     init_seed: int,
     train_embeddings: bool = False,
     initializer_range: float = 0.1,
+    units: str = "layers",
+    adapter_reduction: int = 16,
 ) -> tuple[VisionLanguageClassifier, LayerSpace]:
     """Build the model with weights fixed by `init_seed` (identical on every worker).
 
@@ -68,10 +71,16 @@ def build_tiny_vilt(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = VisionLanguageClassifier(ViltForQuestionAnswering(cfg))
+        if units == "adapters":
+            add_bottleneck_adapters(
+                model.net.vilt.encoder.layer, hidden_size, adapter_reduction, init_seed + 1
+            )
     model.eval()  # no dropout anywhere; training mode changes nothing but keeps intent clear
+    # a unit is a whole block, or (adapter mode) the adapter attached to it
+    unit = "net.vilt.encoder.layer.{i}." + ("adapter." if units == "adapters" else "")
     space = LayerSpace.from_prefixes(
         model,
-        unit_prefixes=[f"net.vilt.encoder.layer.{i}." for i in range(num_layers)],
+        unit_prefixes=[unit.format(i=i) for i in range(num_layers)],
         head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."]
         + (["net.vilt.embeddings."] if train_embeddings else []),
     )

@@ -22,7 +22,7 @@ import torch
 from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.errors import ConfigError, UserError
 from f3ocus_ray.fl.client_data import DataFacts, prepare_data
-from f3ocus_ray.fl.driver import Driver, DriverSpec, RoundResult
+from f3ocus_ray.fl.driver import Driver, DriverSpec, FederatedDriver, RoundResult
 from f3ocus_ray.fl.worker import ScoringSettings, TrainSettings, WorkerSpec
 from f3ocus_ray.models import ModelSpec
 from f3ocus_ray.platform.ray_session import ensure_ray
@@ -73,6 +73,8 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         init_seed=m.init_seed,
         train_embeddings=m.train_embeddings,
         initializer_range=m.initializer_range,
+        units=m.units,
+        adapter_reduction=m.adapter_reduction,
     )
     if cfg.data.image_size % m.patch_size:
         raise ConfigError("model.patch_size: must divide data.image_size")
@@ -132,6 +134,8 @@ def save_checkpoint(path: Path, driver_state: dict[str, Any]) -> None:
         "version": {k: int(v) for k, v in driver_state["version"].items()},
         "state": {k: torch.from_numpy(np.array(v)) for k, v in driver_state["state"].items()},
     }
+    if driver_state.get("raw_scores") is not None:  # reused between scoring rounds
+        payload["raw_scores"] = torch.from_numpy(np.array(driver_state["raw_scores"]))
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -140,6 +144,7 @@ def save_checkpoint(path: Path, driver_state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     d = torch.load(path, weights_only=True)
     d["state"] = {k: v.numpy() for k, v in d["state"].items()}
+    d["raw_scores"] = d["raw_scores"].numpy() if "raw_scores" in d else None
     return d
 
 
@@ -196,24 +201,75 @@ def _log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExper
     )
 
 
+def _unwrap(e: ray.exceptions.RayTaskError) -> BaseException:
+    """A user error raised on a worker (a corrupt image) surfaces as itself."""
+    cause = e.cause
+    while isinstance(cause, ray.exceptions.RayTaskError):
+        cause = cause.cause
+    return cause if isinstance(cause, UserError) else e
+
+
 def _get(ref: Any) -> Any:
-    """ray.get, but a user error raised on a worker (a corrupt image) surfaces as itself."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as e:
-        cause = e.cause
-        while isinstance(cause, ray.exceptions.RayTaskError):
-            cause = cause.cause
-        if isinstance(cause, UserError):
-            raise cause from None
-        raise
+        err = _unwrap(e)
+        if err is e:
+            raise
+        raise err from None
+
+
+@dataclass
+class RunOptions:
+    """How `run_experiment` is hosted; the defaults are `f3ocus run`'s.
+
+    A Tune trial passes its own: Ray already up, a run folder and an open MLflow run of its
+    own, the driver in-process (its ClientWorkers land in the trial's placement group), a
+    checkpoint to continue from, and a callback after each round (report + checkpoint).
+    """
+
+    start_ray: bool = True
+    run_dir: Path | None = None
+    tracker: RunTracker | None = None  # an open run to log into; the caller ends it
+    in_process_driver: bool = False
+    resume: dict[str, Any] | None = None  # a driver checkpoint (load_checkpoint)
+    logged_rounds: int = 0  # rounds already in the MLflow run: not logged again
+    on_round: Callable[[RoundResult, Path], None] | None = None  # (result, checkpoint file)
+
+
+class _DriverHandle:
+    """The driver as an actor (`f3ocus run`) or as an object in this process (a trial)."""
+
+    def __init__(self, spec: DriverSpec, in_process: bool):
+        self.local = FederatedDriver(spec) if in_process else None
+        self.actor = None if in_process else Driver.remote(spec)
+
+    def call(self, method: str, *args: Any) -> Any:
+        if self.local is None:
+            return _get(getattr(self.actor, method).remote(*args))
+        try:
+            return getattr(self.local, method)(*args)
+        except ray.exceptions.RayTaskError as e:
+            err = _unwrap(e)
+            if err is e:
+                raise
+            raise err from None
+
+    def close(self) -> None:
+        if self.actor is not None:
+            ray.kill(self.actor)  # its workers go with it
+        else:
+            for w in self.local.workers:
+                ray.kill(w)
 
 
 def run_experiment(
     cfg: ExperimentConfig,
     progress: Callable[[str], None] = log.info,
+    options: RunOptions | None = None,
 ) -> RunSummary:
     """Run one experiment; returns its summary. Raises UserError before any work on bad input."""
+    opts = options or RunOptions()
     t0 = time.perf_counter()
     prep = prepare(cfg)
     facts = prep.facts
@@ -221,17 +277,20 @@ def run_experiment(
         f"data: {facts.path} ({facts.task}, {len(facts.clients)} clients, "
         f"{sum(facts.n_train)} train / {sum(facts.n_test)} test samples)"
     )
-    ensure_ray(cfg.engine.address)
-    run_dir = _new_run_dir(cfg)
+    if opts.start_ray:
+        ensure_ray(cfg.engine.address)
+    run_dir = opts.run_dir or _new_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     (run_dir / "tokenizer.json").write_text(facts.tokenizer_json)
     metric = "accuracy" if facts.task == "vqa" else "micro-F1"
 
-    tracking = (
-        RunTracker(cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, cfg.flat())
-        if cfg.tracking.enabled
-        else contextlib.nullcontext(None)
-    )
+    if opts.tracker is not None:
+        tracking = contextlib.nullcontext(opts.tracker)
+    elif cfg.tracking.enabled:
+        tracking = RunTracker(cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, cfg.flat())
+    else:
+        tracking = contextlib.nullcontext(None)
     with tracking as tracker:  # a run that raises is marked FAILED
         summary = RunSummary(
             run_dir,
@@ -243,26 +302,38 @@ def run_experiment(
             question_only_score=facts.question_only_score,
             client_score={},
         )
-        if tracker:
+        if tracker and opts.resume is None:
             tracker.log_text(cfg.to_yaml(), "config.yaml")
             tracker.log_json(dict(zip(facts.clients, prep.budgets, strict=True)), "budgets.json")
             baselines = {"majority_baseline": facts.majority_score}
             if facts.question_only_score is not None:
                 baselines["question_only_baseline"] = facts.question_only_score
             tracker.log_metrics(baselines, step=0)
-        driver = Driver.remote(prep.driver_spec)
+        driver = _DriverHandle(prep.driver_spec, opts.in_process_driver)
+        res: RoundResult | None = None
         try:
-            for _ in range(cfg.federation.rounds):
-                res: RoundResult = _get(driver.run_round.remote())
-                save_checkpoint(run_dir / "checkpoint.pt", _get(driver.state_dict.remote()))
-                _log_round(tracker, res, prep)
+            done = 0
+            if opts.resume is not None:
+                driver.call("load_state_dict", opts.resume)
+                done = int(opts.resume["round"])
+                progress(f"resumed after round {done}/{cfg.federation.rounds}")
+            for _ in range(done, cfg.federation.rounds):
+                res = driver.call("run_round")
+                ckpt = run_dir / "checkpoint.pt"
+                save_checkpoint(ckpt, driver.call("state_dict"))
+                if res.round > opts.logged_rounds:
+                    _log_round(tracker, res, prep)
                 summary.rounds.append({"round": res.round, **res.metrics()})
                 progress(
                     f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "
                     f"loss {res.loss:.3f}  up {res.mbit_up:.2f} Mbit  {res.seconds:.1f} s"
                 )
+                if opts.on_round is not None:
+                    opts.on_round(res, ckpt)
+            if res is None:  # resumed after the last round: evaluate nothing new
+                raise RuntimeError("nothing left to run: the checkpoint is after the last round")
         finally:
-            ray.kill(driver)  # its workers go with it
+            driver.close()
         summary.score, summary.client_score = res.score, dict(res.client_score)
         summary.seconds = time.perf_counter() - t0
         result = {

@@ -1,0 +1,52 @@
+"""Bottleneck adapters (Pfeiffer style), one per transformer block: the `adapters` unit mode.
+
+Each block's output h becomes h + W_up(GELU(W_down(h))), with W_down: d -> d / reduction and
+W_up zero-initialised, so a fresh adapter is the identity and the model computes exactly what
+it did without adapters. Simplification (documented): the adapter sits on the block's output
+(the residual stream after the FFN sub-layer) rather than inside the FFN's residual branch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class BottleneckAdapter(nn.Module):
+    def __init__(self, hidden_size: int, reduction: int = 16):
+        super().__init__()
+        bottleneck = max(1, hidden_size // reduction)
+        self.down = nn.Linear(hidden_size, bottleneck)
+        self.up = nn.Linear(bottleneck, hidden_size)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.up(nn.functional.gelu(self.down(h)))
+
+
+class AdaptedBlock(nn.Module):
+    """A transformer block followed by its adapter; returns what the block returns."""
+
+    def __init__(self, block: nn.Module, adapter: BottleneckAdapter):
+        super().__init__()
+        self.block = block
+        self.adapter = adapter
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.block(*args, **kwargs)
+        if isinstance(out, tuple):
+            return (self.adapter(out[0]), *out[1:])
+        return self.adapter(out)
+
+
+def add_bottleneck_adapters(
+    blocks: nn.ModuleList, hidden_size: int, reduction: int, seed: int
+) -> None:
+    """Wrap every block of `blocks` in place with a fresh adapter (weights fixed by `seed`)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i, block in enumerate(blocks):
+            blocks[i] = AdaptedBlock(block, BottleneckAdapter(hidden_size, reduction))
