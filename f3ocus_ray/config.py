@@ -96,10 +96,13 @@ class ModelConfig(_Strict):
         description="std of the random weights; wider than ViLT's 0.02, whose near-uniform "
         "random attention leaves frozen random blocks little to fine-tune on",
     )
-    units: Literal["layers", "adapters"] = Field(
-        "layers", description="what a client trains: whole blocks, or the adapter of each block"
+    units: Literal["layers", "adapters", "lora"] = Field(
+        "layers",
+        description="what a client trains: whole blocks, each block's bottleneck adapter, or "
+        "each block's LoRA matrices (query and value, through peft)",
     )
     adapter_reduction: int = Field(16, ge=1, description="bottleneck = hidden_size / this")
+    lora_rank: int = Field(8, ge=1)
     train_head: bool = Field(True, description="every client trains the task head")
     train_embeddings: bool = Field(
         False, description="the embeddings join the head (for random, not pretrained, weights)"

@@ -94,3 +94,47 @@ def test_adapter_units_train_only_the_selected_adapters():
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     expected = set(space.units[0].params) | set(space.units[3].params) | set(space.head)
     assert changed == expected
+
+
+def test_lora_units_are_each_blocks_lora_matrices():
+    from dataclasses import replace
+
+    model, space = build_model(replace(SPEC, units="lora", lora_rank=2))
+    for i, u in enumerate(space.units):
+        # query and value, A (2 x 32) and B (32 x 2) each
+        assert sorted(n.split(".")[-4] + "." + n.split(".")[-3] for n in u.params) == [
+            "query.lora_A",
+            "query.lora_B",
+            "value.lora_A",
+            "value.lora_B",
+        ]
+        assert all(n.startswith(f"net.vilt.encoder.layer.{i}.") for n in u.params)
+    assert space.unit_sizes(model).tolist() == [4 * 2 * 32] * 4
+    params = space.apply(model, np.array([False, True, False, False]))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == set(space.units[1].params) | set(space.head) and len(params) == len(
+        trainable
+    )
+
+
+@pytest.mark.parametrize("units", ["adapters", "lora"])
+def test_lntk_scores_adapter_units_fast_path_equals_exact(units):
+    from dataclasses import replace
+
+    from f3ocus_ray.fl.training import ClientTensors
+    from f3ocus_ray.scoring import score_units
+
+    torch.set_num_threads(1)
+    model, space = build_model(replace(SPEC, units=units, lora_rank=2, adapter_reduction=4))
+    g = torch.Generator().manual_seed(0)
+    data = ClientTensors(
+        torch.randn(6, 3, 32, 32, generator=g),
+        torch.randint(0, 50, (6, 8), generator=g),
+        torch.ones(6, 8, dtype=torch.long),
+        torch.randint(0, 5, (6,), generator=g),
+        "vqa",
+    )
+    fast = score_units(model, space, data, n_samples=6, seed=0)
+    exact = score_units(model, space, data, n_samples=6, seed=0, exact=True)
+    np.testing.assert_allclose(fast.raw, exact.raw, rtol=1e-4)
+    assert (fast.raw > 0).all() and fast.normalised.sum() == pytest.approx(1.0)

@@ -1,4 +1,6 @@
-"""Bottleneck adapters (Pfeiffer style), one per transformer block: the `adapters` unit mode.
+"""Adapters, one per transformer block: the `adapters` and `lora` unit modes.
+
+Bottleneck adapters (Pfeiffer style, written here; no maintained library ships them for ViLT):
 
 Each block's output h becomes h + W_up(GELU(W_down(h))), with W_down: d -> d / reduction and
 W_up zero-initialised, so a fresh adapter is the identity and the model computes exactly what
@@ -50,3 +52,16 @@ def add_bottleneck_adapters(
         torch.manual_seed(seed)
         for i, block in enumerate(blocks):
             blocks[i] = AdaptedBlock(block, BottleneckAdapter(hidden_size, reduction))
+
+
+def add_lora(model: nn.Module, rank: int, targets: list[str], seed: int) -> None:
+    """LoRA matrices on every `targets` linear layer, in place, through `peft` (B starts at zero,
+    so the model is unchanged until trained)."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        inject_adapter_in_model(
+            LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=targets),
+            model,
+        )

@@ -26,8 +26,9 @@ class ModelSpec:
     init_seed: int
     train_embeddings: bool = False
     initializer_range: float = 0.1
-    units: str = "layers"  # "layers" (whole blocks) or "adapters" (one per block)
+    units: str = "layers"  # "layers" (whole blocks), "adapters" or "lora" (one per block)
     adapter_reduction: int = 16
+    lora_rank: int = 8
 
 
 def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
@@ -49,5 +50,6 @@ def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
             initializer_range=spec.initializer_range,
             units=spec.units,
             adapter_reduction=spec.adapter_reduction,
+            lora_rank=spec.lora_rank,
         )
     raise ValueError(f"unknown model {spec.name!r}")

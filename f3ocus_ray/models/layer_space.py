@@ -27,17 +27,25 @@ class LayerSpace:
 
     @classmethod
     def from_prefixes(
-        cls, model: nn.Module, unit_prefixes: Sequence[str], head_prefixes: Sequence[str]
+        cls,
+        model: nn.Module,
+        unit_prefixes: Sequence[str],
+        head_prefixes: Sequence[str],
+        unit_filter: str | None = None,
     ) -> LayerSpace:
+        """Units = the parameters under each prefix (and, with `unit_filter`, whose name
+        contains it: e.g. "lora_" picks a block's LoRA matrices); head = under head prefixes."""
         names = [n for n, _ in model.named_parameters()]
 
-        def under(prefix: str) -> tuple[str, ...]:
-            found = tuple(n for n in names if n.startswith(prefix))
+        def under(prefix: str, contains: str | None = None) -> tuple[str, ...]:
+            found = tuple(
+                n for n in names if n.startswith(prefix) and (contains is None or contains in n)
+            )
             if not found:
                 raise ValueError(f"no parameters under prefix {prefix!r}")
             return found
 
-        units = tuple(Unit(p.rstrip("."), under(p)) for p in unit_prefixes)
+        units = tuple(Unit(p.rstrip("."), under(p, unit_filter)) for p in unit_prefixes)
         head = tuple(n for p in head_prefixes for n in under(p))
         claimed = [n for u in units for n in u.params] + list(head)
         if len(claimed) != len(set(claimed)):

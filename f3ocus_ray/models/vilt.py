@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers import ViltConfig, ViltForQuestionAnswering
 
-from f3ocus_ray.models.adapters import add_bottleneck_adapters
+from f3ocus_ray.models.adapters import add_bottleneck_adapters, add_lora
 from f3ocus_ray.models.layer_space import LayerSpace
 
 
@@ -45,6 +45,7 @@ def build_tiny_vilt(
     initializer_range: float = 0.1,
     units: str = "layers",
     adapter_reduction: int = 16,
+    lora_rank: int = 8,
 ) -> tuple[VisionLanguageClassifier, LayerSpace]:
     """Build the model with weights fixed by `init_seed` (identical on every worker).
 
@@ -75,12 +76,15 @@ def build_tiny_vilt(
             add_bottleneck_adapters(
                 model.net.vilt.encoder.layer, hidden_size, adapter_reduction, init_seed + 1
             )
+        elif units == "lora":
+            add_lora(model, lora_rank, ["query", "value"], init_seed + 1)
     model.eval()  # no dropout anywhere; training mode changes nothing but keeps intent clear
-    # a unit is a whole block, or (adapter mode) the adapter attached to it
+    # a unit is a whole block, or the adapter (or LoRA matrices) attached to it
     unit = "net.vilt.encoder.layer.{i}." + ("adapter." if units == "adapters" else "")
     space = LayerSpace.from_prefixes(
         model,
         unit_prefixes=[unit.format(i=i) for i in range(num_layers)],
+        unit_filter="lora_" if units == "lora" else None,
         head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."]
         + (["net.vilt.embeddings."] if train_embeddings else []),
     )

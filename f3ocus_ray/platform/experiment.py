@@ -75,6 +75,7 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         initializer_range=m.initializer_range,
         units=m.units,
         adapter_reduction=m.adapter_reduction,
+        lora_rank=m.lora_rank,
     )
     if cfg.data.image_size % m.patch_size:
         raise ConfigError("model.patch_size: must divide data.image_size")
@@ -302,7 +303,7 @@ def run_experiment(
             question_only_score=facts.question_only_score,
             client_score={},
         )
-        if tracker and opts.resume is None:
+        if tracker and opts.resume is None and not getattr(tracker, "resumed", False):
             tracker.log_text(cfg.to_yaml(), "config.yaml")
             tracker.log_json(dict(zip(facts.clients, prep.budgets, strict=True)), "budgets.json")
             baselines = {"majority_baseline": facts.majority_score}
