@@ -96,10 +96,10 @@ class ModelConfig(_Strict):
         description="std of the random weights; wider than ViLT's 0.02, whose near-uniform "
         "random attention leaves frozen random blocks little to fine-tune on",
     )
-    units: Literal["layers", "adapters", "lora"] = Field(
+    units: Literal["layers", "adapters", "lora", "layernorm", "bias"] = Field(
         "layers",
-        description="what a client trains: whole blocks, each block's bottleneck adapter, or "
-        "each block's LoRA matrices (query and value, through peft)",
+        description="what a client trains per block: the whole block, its bottleneck adapter, "
+        "its LoRA matrices (query and value, through peft), its LayerNorms or its biases",
     )
     adapter_reduction: int = Field(16, ge=1, description="bottleneck = hidden_size / this")
     lora_rank: int = Field(8, ge=1)

@@ -138,3 +138,16 @@ def test_lntk_scores_adapter_units_fast_path_equals_exact(units):
     exact = score_units(model, space, data, n_samples=6, seed=0, exact=True)
     np.testing.assert_allclose(fast.raw, exact.raw, rtol=1e-4)
     assert (fast.raw > 0).all() and fast.normalised.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "units, kept",
+    [("layernorm", lambda n: ".layernorm_" in n), ("bias", lambda n: n.endswith(".bias"))],
+)
+def test_layernorm_and_bias_units_hold_only_those_parameters(units, kept):
+    from dataclasses import replace
+
+    model, space = build_model(replace(SPEC, units=units))
+    blocks = [n for n, _ in model.named_parameters() if n.startswith("net.vilt.encoder.layer.")]
+    assert sorted(n for u in space.units for n in u.params) == sorted(filter(kept, blocks))
+    assert all(u.params for u in space.units)

@@ -14,6 +14,10 @@ from f3ocus_ray.models.adapters import add_bottleneck_adapters, add_lora
 from f3ocus_ray.models.layer_space import LayerSpace
 
 
+# unit mode -> the substring that picks a block's parameters of that kind
+_UNIT_FILTERS = {"lora": "lora_", "layernorm": "layernorm", "bias": ".bias"}
+
+
 class VisionLanguageClassifier(nn.Module):
     """ViLT encoder + classification head: (images, question tokens) -> logits."""
 
@@ -79,12 +83,13 @@ def build_tiny_vilt(
         elif units == "lora":
             add_lora(model, lora_rank, ["query", "value"], init_seed + 1)
     model.eval()  # no dropout anywhere; training mode changes nothing but keeps intent clear
-    # a unit is a whole block, or the adapter (or LoRA matrices) attached to it
+    # a unit is a whole block, the adapter (or LoRA matrices) attached to it, or one kind of
+    # its own parameters: its LayerNorms (LayerNorm tuning) or its biases (bias tuning)
     unit = "net.vilt.encoder.layer.{i}." + ("adapter." if units == "adapters" else "")
     space = LayerSpace.from_prefixes(
         model,
         unit_prefixes=[unit.format(i=i) for i in range(num_layers)],
-        unit_filter="lora_" if units == "lora" else None,
+        unit_filter=_UNIT_FILTERS.get(units),
         head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."]
         + (["net.vilt.embeddings."] if train_embeddings else []),
     )
