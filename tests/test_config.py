@@ -79,3 +79,15 @@ def test_demo_config_is_valid():
     cfg = load_config("experiments/demo.yaml")
     assert cfg.federation.rounds >= 1
     assert len(cfg.budgets_for(9)) == 9
+
+
+def test_every_experiment_file_is_valid(tmp_path):
+    from pathlib import Path
+
+    files = sorted(p for p in Path("experiments").glob("*.yaml") if "grid" not in p.name)
+    assert len(files) >= 5
+    for f in files:
+        # real-data variants name a cluster path; point them at an existing folder here
+        overrides = [f"data.path={tmp_path}"] if "_real" in f.stem else []
+        cfg = load_config(f, overrides)
+        assert cfg.federation.rounds >= 1, f
