@@ -1,22 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from tiny import TINY_SPEC, random_client
 
-from f3ocus_ray.models import ModelSpec, build_model
+from f3ocus_ray.models import build_model
 
-SPEC = ModelSpec(
-    name="tiny-vilt",
-    hidden_size=32,
-    num_layers=4,
-    num_heads=2,
-    intermediate_size=64,
-    patch_size=8,
-    image_size=32,
-    vocab_size=50,
-    max_text_len=8,
-    num_outputs=5,
-    init_seed=0,
-)
+SPEC = TINY_SPEC
 
 
 def test_units_are_the_encoder_blocks_in_order():
@@ -121,19 +110,11 @@ def test_lora_units_are_each_blocks_lora_matrices():
 def test_lntk_scores_adapter_units_fast_path_equals_exact(units):
     from dataclasses import replace
 
-    from f3ocus_ray.fl.training import ClientTensors
     from f3ocus_ray.scoring import score_units
 
     torch.set_num_threads(1)
     model, space = build_model(replace(SPEC, units=units, lora_rank=2, adapter_reduction=4))
-    g = torch.Generator().manual_seed(0)
-    data = ClientTensors(
-        torch.randn(6, 3, 32, 32, generator=g),
-        torch.randint(0, 50, (6, 8), generator=g),
-        torch.ones(6, 8, dtype=torch.long),
-        torch.randint(0, 5, (6,), generator=g),
-        "vqa",
-    )
+    data = random_client(6)
     fast = score_units(model, space, data, n_samples=6, seed=0)
     exact = score_units(model, space, data, n_samples=6, seed=0, exact=True)
     np.testing.assert_allclose(fast.raw, exact.raw, rtol=1e-4)

@@ -7,41 +7,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tiny import TINY_SPEC, random_client
 from torch import nn
 
 from f3ocus_ray.fl.training import ClientTensors
-from f3ocus_ray.models import ModelSpec, build_model
+from f3ocus_ray.models import build_model
 from f3ocus_ray.scoring import METHODS, ScoringProblem, score_problem, score_units
 from f3ocus_ray.scoring.functional import ModelFunction
 
 torch.set_num_threads(1)
 
-SPEC = ModelSpec(
-    name="tiny-vilt",
-    hidden_size=32,
-    num_layers=4,
-    num_heads=2,
-    intermediate_size=64,
-    patch_size=8,
-    image_size=32,
-    vocab_size=50,
-    max_text_len=8,
-    num_outputs=5,
-    init_seed=0,
-)
-
-
-def _client(n: int, task: str = "vqa", seed: int = 0) -> ClientTensors:
-    g = torch.Generator().manual_seed(seed)
-    mask = torch.ones(n, 8, dtype=torch.long)
-    mask[::2, 5:] = 0  # padded questions: the attention mask matters
-    targets = (
-        torch.randint(0, 5, (n,), generator=g)
-        if task == "vqa"
-        else (torch.rand(n, 5, generator=g) > 0.6).float()
-    )
-    pixels = torch.rand(n, 3, 32, 32, generator=g) * 2 - 1
-    return ClientTensors(pixels, torch.randint(0, 50, (n, 8), generator=g), mask, targets, task)
+SPEC = TINY_SPEC
+_client = random_client
 
 
 @pytest.fixture(scope="module")

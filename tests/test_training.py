@@ -2,35 +2,17 @@
 
 import numpy as np
 import torch
+from tiny import TINY_SPEC, random_client
 from torch.utils.flop_counter import FlopCounterMode
 
-from f3ocus_ray.fl.training import ClientTensors, local_train, task_loss
-from f3ocus_ray.models import ModelSpec, build_model
+from f3ocus_ray.fl.training import local_train, task_loss
+from f3ocus_ray.models import build_model
 
-SPEC = ModelSpec(
-    name="tiny-vilt",
-    hidden_size=32,
-    num_layers=4,
-    num_heads=2,
-    intermediate_size=64,
-    patch_size=8,
-    image_size=32,
-    vocab_size=50,
-    max_text_len=8,
-    num_outputs=5,
-    init_seed=0,
-)
+SPEC = TINY_SPEC
 
 
-def _data(n: int) -> ClientTensors:
-    g = torch.Generator().manual_seed(0)
-    return ClientTensors(
-        torch.randn(n, 3, 32, 32, generator=g),
-        torch.randint(0, 50, (n, 8), generator=g),
-        torch.ones(n, 8, dtype=torch.long),
-        torch.randint(0, 5, (n,), generator=g),
-        "vqa",
-    )
+def _data(n: int):
+    return random_client(n)
 
 
 def _train(mask, data, steps, count=True):
