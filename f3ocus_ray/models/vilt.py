@@ -13,7 +13,6 @@ from transformers import ViltConfig, ViltForQuestionAnswering
 from f3ocus_ray.models.adapters import add_bottleneck_adapters, add_lora
 from f3ocus_ray.models.layer_space import LayerSpace
 
-
 # unit mode -> the substring that picks a block's parameters of that kind
 _UNIT_FILTERS = {"lora": "lora_", "layernorm": "layernorm", "bias": ".bias"}
 
