@@ -36,6 +36,8 @@ SCORE_STRATEGIES = {
     "snip": "snip",
     "rgn": "rgn",
     "synflow": "synflow",
+    "spt": "spt",
+    "fedselect": "fedselect",
 }
 
 
@@ -136,6 +138,8 @@ class FederationConfig(_Strict):
         "snip",
         "rgn",
         "synflow",
+        "spt",
+        "fedselect",
     ] = "last_k"
 
 
@@ -156,6 +160,8 @@ class ScoringConfig(_Strict):
         "grasp",
         "synflow",
         "gradflow",
+        "spt",
+        "fedselect",
     ] = "lntk"
     mode: Literal["loss", "logits"] = Field(
         "loss", description="LNTK: per-sample loss Gram matrix, or the logits' kernel (Lanczos)"

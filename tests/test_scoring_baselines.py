@@ -45,10 +45,29 @@ def case():
     g = [r.T @ xs / n for r in res]
     grams = [(r @ r.T) * (xs @ xs.T) for r in res]
     hg = [gl @ (xs.T @ xs / n) for gl in g]
-    return problem, ws, g, grams, hg
+    return problem, ws, g, grams, hg, xs, ys
 
 
-def _expected(method, ws, g, grams, hg):
+def _spt(g):
+    # 25 parameters: the top 1% is the single most sensitive one (largest g²)
+    top = int(np.argmax(np.concatenate([(gl**2).ravel() for gl in g])))
+    return [float(top < g[0].size), float(top >= g[0].size)]
+
+
+def _fedselect(ws, xs, ys):
+    # 5 SGD steps (lr 1e-2) over chunks of 4 samples: starts 0, 4, 8, 3, 7 (mod 9)
+    w = [wl.copy() for wl in ws]
+    targets = [ys[:, :2], ys[:, 2:]]
+    for start in (0, 4, 8, 3, 7):
+        x = xs[start : start + 4]
+        w = [
+            wl - 1e-2 * (x @ wl.T - t[start : start + 4]).T @ x / len(x)
+            for wl, t in zip(w, targets, strict=True)
+        ]
+    return [np.abs(a - b).sum() / np.abs(b).sum() for a, b in zip(w, ws, strict=True)]
+
+
+def _expected(method, ws, g, grams, hg, xs, ys):
     n = grams[0].shape[0]
 
     def snr(gr):
@@ -67,14 +86,17 @@ def _expected(method, ws, g, grams, hg):
         "gradflow": [np.abs(w * h).sum() for w, h in zip(ws, hg, strict=True)],
         "synflow": [np.abs(w).sum() for w in ws],
     }
+    if method == "spt":
+        return np.array(_spt(g))
+    if method == "fedselect":
+        return np.array(_fedselect(ws, xs, ys))
     return np.array(table[method])
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_baseline_matches_its_closed_form(case, method):
-    problem, ws, g, grams, hg = case
     np.testing.assert_allclose(
-        score_problem(problem, method), _expected(method, ws, g, grams, hg), rtol=1e-9
+        score_problem(case[0], method), _expected(method, *case[1:]), rtol=1e-9
     )
 
 

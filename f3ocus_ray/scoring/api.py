@@ -29,6 +29,8 @@ _SCORERS: dict[str, Callable[[ScoringProblem], np.ndarray]] = {
     "grasp": saliency.grasp,
     "synflow": saliency.synflow,
     "gradflow": saliency.gradflow,
+    "spt": saliency.spt,
+    "fedselect": saliency.fedselect,
 }
 METHODS: tuple[str, ...] = tuple(_SCORERS)
 

@@ -102,3 +102,55 @@ def synflow(problem: ScoringProblem) -> np.ndarray:
 
     dr = grad(total)(unit_abs)
     return unit_sums(problem.units, {k: v * dr[k] for k, v in unit_abs.items()})
+
+
+SPT_TOP_FRACTION = 0.01  # SPT's budget of sensitive parameters: the top 1% of the units' own
+
+
+def spt(problem: ScoringProblem) -> np.ndarray:
+    """SPT (He et al. 2023), layer-level: a parameter's sensitivity is the first-order loss drop
+    of a gradient step on it alone, ∝ g²; the unit's score is how many of the top
+    SPT_TOP_FRACTION most sensitive parameters (over all units) it holds (a count, so a unit
+    rich in sensitive weights gets the structured tuning, as SPT allocates it)."""
+    g = mean_loss_gradient(problem)
+    sens = {k: v.double() ** 2 for k, v in g.items()}
+    flat = torch.cat([sens[n].flatten() for n in problem.names])
+    k = max(1, round(SPT_TOP_FRACTION * flat.numel()))
+    threshold = torch.topk(flat, k).values.min()
+    return unit_sums(problem.units, {n: (v >= threshold).double() for n, v in sens.items()})
+
+
+FEDSELECT_STEPS = 5  # local SGD steps of the probe
+FEDSELECT_LR = 1e-2
+
+
+def fedselect(problem: ScoringProblem) -> np.ndarray:
+    """FedSelect (Tamirisa et al. 2024), layer-level: the parameters that change most in local
+    training are the ones worth fine-tuning; the unit's score is Σ|Δθ| / Σ|θ| over the unit after
+    FEDSELECT_STEPS SGD steps (lr FEDSELECT_LR, cycling over chunks of the n samples) on all
+    units at once. The only scorer that writes parameters: it puts them back before returning
+    (requires_grad flags are restored by the caller)."""
+    params = dict(problem.model.named_parameters())
+    before = {n: params[n].detach().clone() for n in problem.names}
+    for p in problem.model.parameters():
+        p.requires_grad_(False)
+    trainable = [params[n].requires_grad_(True) for n in problem.names]
+    opt = torch.optim.SGD(trainable, lr=FEDSELECT_LR)
+    n = problem.inputs[0].shape[0]
+    try:
+        for step in range(FEDSELECT_STEPS):
+            start = (step * problem.chunk_size) % n
+            sl = slice(start, start + problem.chunk_size)
+            logits = problem.model(*(x[sl] for x in problem.inputs))
+            loss = problem.loss_fn(logits, problem.targets[sl])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        moved = {k: (params[k].detach() - v).abs() for k, v in before.items()}
+    finally:
+        with torch.no_grad():
+            for k, v in before.items():
+                params[k].copy_(v)
+                params[k].grad = None
+    size = unit_sums(problem.units, {k: v.abs() for k, v in before.items()})
+    return unit_sums(problem.units, moved) / np.maximum(size, np.finfo(float).tiny)
