@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 demo: $(STAMP)
 	$(BIN)/f3ocus run experiments/demo.yaml
 
+# tests that start their own Ray head run in a second pytest process, apart from the
+# session's local Ray
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not isolated" tests
+	$(BIN)/python -m pytest -q -m isolated tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check f3ocus_ray tests bench

@@ -1,4 +1,4 @@
-"""`f3ocus run | data synth`: the command line.
+"""`f3ocus run | grid | report | data synth`: the command line.
 
 Errors a user can cause print one line (`error: ...`) and exit with code 2, no traceback.
 """
@@ -30,17 +30,51 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--tracking-uri", help="MLflow tracking URI (overrides tracking.uri)")
 
+    grid = sub.add_parser(
+        "grid", help="run a grid (or an Optuna search) of experiments on Ray Tune"
+    )
+    grid.add_argument("grid", help="grid YAML (see experiments/smoke_grid.yaml)")
+    grid.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the base experiment (repeatable)",
+    )
+    grid.add_argument("--tracking-uri", help="MLflow tracking URI (overrides tracking.uri)")
+    grid.add_argument("--resume", action="store_true", help="finish the latest (or --run) grid run")
+    grid.add_argument("--run", dest="run_name", help="the grid run's name (default: <grid>-<time>)")
+    grid.add_argument(
+        "--dry-run", action="store_true", help="count trials, clients and resources; run nothing"
+    )
+    grid.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --dry-run: time one round of the first runnable trial for the estimate",
+    )
+
+    report = sub.add_parser("report", help="comparison tables and plots of a grid from MLflow")
+    report.add_argument("--grid", required=True, help="the grid's name (its MLflow experiment)")
+    report.add_argument("--run", dest="run_name", help="one grid run (default: the latest)")
+    report.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    report.add_argument("--metric", default="score")
+    report.add_argument("--out", default="reports", help="folder for the tables and plots")
+
     data = sub.add_parser("data", help="data set tools")
     dsub = data.add_subparsers(dest="data_command", required=True)
     synth = dsub.add_parser("synth", help="write the synthetic MedVQA-FL set in the on-disk format")
     synth.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
-    synth.add_argument("--task", choices=["vqa", "multilabel"], default="vqa")
+    synth.add_argument("--task", choices=["vqa", "domain_gap", "multilabel"], default="vqa")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--scale", type=float, default=0.002)
     synth.add_argument("--min-per-client", type=int, default=40)
     synth.add_argument("--image-size", type=int, default=64)
     synth.add_argument("--n-clients", type=int, default=4, help="multilabel only")
     synth.add_argument("--alpha", type=float, default=0.5, help="multilabel only")
+    synth.add_argument(
+        "--samples-per-client", type=int, default=250, help="multilabel and domain_gap"
+    )
     return p
 
 
@@ -75,6 +109,39 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grid(args: argparse.Namespace) -> int:
+    from f3ocus_ray.platform.grid_spec import load_grid
+
+    overrides = list(args.overrides)
+    if args.tracking_uri:
+        overrides.append(f"tracking.uri={args.tracking_uri}")
+    grid = load_grid(args.grid, overrides)
+    if args.dry_run:
+        from f3ocus_ray.platform.dry_run import dry_run
+
+        print(dry_run(grid, calibrate=args.calibrate, progress=log.info))
+        return 0
+    from f3ocus_ray.platform.tune_grid import run_grid
+
+    out = run_grid(grid, resume=args.resume, run_name=args.run_name, progress=log.info)
+    done = ", ".join(f"{n} {s}" for s, n in sorted(out.statuses.items()))
+    print(f"grid run {out.run_name}: {done}; Tune experiment at {out.path}")
+    if out.parent_run_id:
+        print(f"MLflow experiment {grid.name!r}, parent run {out.parent_run_id}")
+    if out.best:
+        print(f"best: {out.best}")
+    return 0 if "ERROR" not in out.statuses else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from f3ocus_ray.platform.report import build_report
+
+    path = build_report(args.grid, args.tracking_uri, args.out, args.metric, args.run_name)
+    print((path / "comparison.md").read_text())
+    print(f"report: {path}")
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     from f3ocus_ray.data import synthesize
 
@@ -87,6 +154,7 @@ def _synth(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         n_clients=args.n_clients,
         alpha=args.alpha,
+        samples_per_client=args.samples_per_client,
     )
     print(f"wrote {path}")
     return 0
@@ -98,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "grid":
+            return _grid(args)
+        if args.command == "report":
+            return _report(args)
         return _synth(args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -171,8 +171,11 @@ def synthesize(
     ``task="vqa"``: MedVQA-FL (uses ``scale`` and ``min_per_client``).
     ``task="multilabel"``: chest X-ray multi-label classification with Dirichlet(``alpha``)
     label shift over ``n_clients`` clients of ``samples_per_client`` images each.
+    ``task="domain_gap"``: 5 VQA source clients with their own image style and phrasing
+    (Task 1's stand-in), ``samples_per_client`` each.
     Refuses a non-empty ``out_dir`` unless ``overwrite``; the folder appears atomically.
     """
+    from .domain_gap import generate_domain_gap
     from .multilabel import generate_multilabel
 
     _check_seed(seed)
@@ -180,6 +183,11 @@ def synthesize(
         params = {"scale": scale, "min_per_client": min_per_client}
         samples = generate_vqa(
             seed=seed, scale=scale, min_per_client=min_per_client, image_size=image_size
+        )
+    elif task == "domain_gap":
+        params = {"samples_per_client": samples_per_client}
+        samples = generate_domain_gap(
+            seed=seed, samples_per_client=samples_per_client, image_size=image_size
         )
     elif task == "multilabel":
         params = {"n_clients": n_clients, "alpha": alpha, "samples_per_client": samples_per_client}
@@ -191,10 +199,10 @@ def synthesize(
             image_size=image_size,
         )
     else:
-        raise DataError(f"unknown task {task!r} (expected 'vqa' or 'multilabel')")
+        raise DataError(f"unknown task {task!r} (expected 'vqa', 'domain_gap' or 'multilabel')")
     with DatasetWriter(out_dir, overwrite=overwrite) as writer:
         for s in samples:
-            if task == "vqa":
+            if task != "multilabel":
                 writer.add_vqa(
                     s.image,
                     client=s.client,

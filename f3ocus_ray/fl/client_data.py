@@ -62,6 +62,7 @@ def ensure_synthetic(cfg: DataConfig) -> Path:
             image_size=cfg.image_size,
             n_clients=s.n_clients,
             alpha=s.alpha,
+            samples_per_client=s.samples_per_client,
         )
     return path
 

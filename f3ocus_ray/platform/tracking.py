@@ -23,19 +23,76 @@ def resolve_tracking_uri(uri: str) -> str:
     return uri
 
 
-class RunTracker:
-    """One MLflow run. Use as a context manager; `None` experiment disables tracking."""
+KEY_TAG = "f3ocus.key"  # a deterministic id: a resumed trial finds its own run by it
+PARENT_TAG = "mlflow.parentRunId"
 
-    def __init__(self, uri: str, experiment: str, run_name: str, params: dict[str, Any]):
+
+def get_or_create_experiment(client: mlflow.MlflowClient, name: str) -> str:
+    """The experiment's id; safe when several processes create it at once."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except mlflow.exceptions.MlflowException:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def find_run(client: mlflow.MlflowClient, experiment_id: str, key: str):
+    """The run tagged with `key` (the oldest, should there be several), or None."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", order_by=["start_time ASC"]
+    )
+    return runs[0] if runs else None
+
+
+class RunTracker:
+    """One MLflow run. Use as a context manager; `None` experiment disables tracking.
+
+    With `key`, the run tagged with it is continued when it exists (a resumed trial: params
+    are not logged again, the run is set RUNNING again) instead of a new run being created.
+    `parent_run_id` nests the run under a parent (a grid); `tags` are set on creation.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        run_name: str,
+        params: dict[str, Any],
+        *,
+        key: str | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ):
         self.client = mlflow.MlflowClient(tracking_uri=resolve_tracking_uri(uri))
-        exp = self.client.get_experiment_by_name(experiment)
-        exp_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
-        self.run = self.client.create_run(exp_id, run_name=run_name)
+        exp_id = get_or_create_experiment(self.client, experiment)
+        existing = find_run(self.client, exp_id, key) if key else None
+        self.resumed = existing is not None
+        if existing is not None:
+            self.run = existing
+            self.run_id = existing.info.run_id
+            if existing.info.status != "RUNNING":
+                self.client.update_run(self.run_id, status="RUNNING")
+            return
+        all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        if key:
+            all_tags[KEY_TAG] = key
+        if parent_run_id:
+            all_tags[PARENT_TAG] = parent_run_id
+        self.run = self.client.create_run(exp_id, run_name=run_name, tags=all_tags)
         self.run_id = self.run.info.run_id
-        self.client.log_batch(
-            self.run_id,
-            params=[mlflow.entities.Param(k, _param(v)) for k, v in sorted(params.items())],
-        )
+        ps = [mlflow.entities.Param(k, _param(v)) for k, v in sorted(params.items())]
+        for i in range(0, len(ps), 100):  # MLflow's batch limit for params
+            self.client.log_batch(self.run_id, params=ps[i : i + 100])
+
+    def logged_steps(self, metric: str = "score") -> int:
+        """The last step of `metric` already in the run (0 if none)."""
+        history = self.client.get_metric_history(self.run_id, metric)
+        return max((m.step for m in history), default=0)
 
     def __enter__(self) -> RunTracker:
         return self

@@ -1,0 +1,154 @@
+"""`f3ocus grid --dry-run`: the size and cost of a grid, without running it.
+
+Counts trials and client-level experiments (Σ over trials of their clients), the resources each
+trial reserves, and resource-hours from a stated cost per client-round (per model, in the grid's
+`cost:` section) or from a short calibration (one round of the first runnable trial). Trials
+whose config the engine does not accept yet (a model not implemented, absent data) are counted
+and listed as not runnable, never run or faked.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from f3ocus_ray.config import EngineConfig
+from f3ocus_ray.platform.grid_spec import Grid, Trial
+from f3ocus_ray.platform.tune_trial import trial_bundles
+
+
+def _get(raw: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+_path_clients: dict[str, int] = {}
+
+
+def count_clients(t: Trial) -> int | None:
+    """A trial's client count, from its config, without generating or loading data."""
+    if "clients" in t.meta:
+        return int(t.meta["clients"])
+    clients = _get(t.raw, "data.clients")
+    if clients:
+        return len(clients)
+    path = _get(t.raw, "data.path")
+    if path:
+        ann = Path(path) / "annotations.jsonl"
+        if not ann.is_file():
+            return None
+        if path not in _path_clients:
+            import json
+
+            names = {json.loads(line)["client"] for line in ann.open() if line.strip()}
+            _path_clients[path] = len(names)
+        return _path_clients[path]
+    if _get(t.raw, "data.synthetic.task", "vqa") == "multilabel":
+        return int(_get(t.raw, "data.synthetic.n_clients", 4))
+    from f3ocus_ray.data.synthetic import MEDVQA_FL_CLIENTS
+
+    return len(MEDVQA_FL_CLIENTS)
+
+
+def _engine(t: Trial) -> EngineConfig:
+    if t.cfg is not None:
+        return t.cfg.engine
+    try:
+        return EngineConfig.model_validate(_get(t.raw, "engine", {}) or {})
+    except Exception:
+        return EngineConfig()
+
+
+def _rounds(t: Trial) -> int:
+    return t.cfg.federation.rounds if t.cfg else int(_get(t.raw, "federation.rounds", 5))
+
+
+def calibrate_cost(grid: Grid, progress: Callable[[str], None]) -> tuple[str, float]:
+    """Seconds per client-round of the first runnable trial, from one round."""
+    from f3ocus_ray.platform.experiment import RunOptions, run_experiment
+
+    t = next(x for x in grid.trials if x.cfg is not None)
+    cfg = t.cfg.model_copy(
+        update={
+            "federation": t.cfg.federation.model_copy(update={"rounds": 1}),
+            "tracking": t.cfg.tracking.model_copy(update={"enabled": False}),
+        }
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        s = run_experiment(cfg, progress, RunOptions(run_dir=Path(d) / "calibration"))
+        setup = time.perf_counter() - t0 - s.rounds[0]["seconds"]
+    per = s.rounds[0]["seconds"] * cfg.engine.num_workers / len(s.clients)
+    progress(f"calibration: {per:.2f} s per client-round, {setup:.1f} s set-up ({t.label()})")
+    return cfg.model.name, per
+
+
+def dry_run(grid: Grid, calibrate: bool = False, progress: Callable[[str], None] = print) -> str:
+    cost = dict(grid.spec.cost.seconds_per_client_round)
+    source = "stated in the grid's cost: section"
+    if calibrate and any(t.cfg is not None for t in grid.trials):
+        name, per = calibrate_cost(grid, progress)
+        cost[name] = per
+        source = f"calibrated for {name}, stated for the others"
+    trials = grid.trials
+    n_clients = [count_clients(t) for t in trials]
+    known = [c for c in n_clients if c is not None]
+    lines = [f"grid {grid.name}: {len(trials)} trials"]
+    if grid.spec.search:
+        lines.append(f"  (search: {grid.spec.search.num_samples} Optuna samples of the base)")
+    lines.append(
+        f"client-level experiments: {sum(known):,}"
+        + (f" (+ {len(trials) - len(known)} trials of unknown size)" if None in n_clients else "")
+    )
+    lines.append("axes: " + ", ".join(f"{k} ({len(v)})" for k, v in grid.spec.axes.items()))
+    # resources per trial
+    shapes = Counter()
+    cpu_h = gpu_h = 0.0
+    unknown_cost: Counter = Counter()
+    for t, nc in zip(trials, n_clients, strict=True):
+        eng = _engine(t)
+        bundles = trial_bundles_from(eng, grid.spec.tune.driver_cpus)
+        shapes[repr(bundles)] += 1
+        model = t.cfg.model.name if t.cfg else str(_get(t.raw, "model.name", "tiny-vilt"))
+        per = cost.get(model)
+        if per is None or nc is None:
+            unknown_cost[model] += 1
+            continue
+        wall = grid.spec.cost.setup_seconds + _rounds(t) * math.ceil(nc / eng.num_workers) * per
+        cpu_h += wall / 3600 * sum(b.get("CPU", 0) for b in bundles)
+        gpu_h += wall / 3600 * sum(b.get("GPU", 0) for b in bundles)
+    lines.append("resources reserved per trial (placement group bundles: driver, then workers):")
+    for shape, n in shapes.most_common():
+        lines.append(f"  {n} trials: {shape}")
+    lines.append(f"estimate ({source}): {cpu_h:,.1f} CPU-hours, {gpu_h:,.1f} GPU-hours")
+    if unknown_cost:
+        lines.append(
+            "  not estimated (no cost for the model): "
+            + ", ".join(f"{m} ({n} trials)" for m, n in unknown_cost.items())
+        )
+    refused = grid.refused()
+    runnable = len(trials) - len(refused)
+    lines.append(f"runnable now: {runnable} of {len(trials)} trials")
+    if refused:
+        reasons = Counter(t.error for t in refused)
+        lines.append("not runnable yet (refused by the config):")
+        for reason, n in reasons.most_common(8):
+            lines.append(f"  {n} trials: {reason}")
+    return "\n".join(lines)
+
+
+def trial_bundles_from(eng: EngineConfig, driver_cpus: float) -> list[dict[str, float]]:
+    class _C:  # trial_bundles reads cfg.engine only
+        engine = eng
+
+    return trial_bundles(_C, driver_cpus)  # type: ignore[arg-type]

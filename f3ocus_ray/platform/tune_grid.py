@@ -1,0 +1,204 @@
+"""Run a grid (or an Optuna search) as Ray Tune trials, tracked in one MLflow experiment.
+
+One Tune experiment per grid run (`<grid>-<time>`), stored under `tune.storage_path`
+(`./ray_results` by default; `s3://`, `gs://` or a shared folder on clusters); one parent MLflow
+run for it, one nested run per trial. `resume=True` restores the Tune experiment: finished
+trials are not run again, interrupted ones continue from their last round.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from f3ocus_ray.config import parse_config
+from f3ocus_ray.errors import ConfigError, UserError
+from f3ocus_ray.platform.grid_spec import Grid, SearchSettings, _set_dotted, check_runnable
+from f3ocus_ray.platform.ray_session import ensure_ray
+from f3ocus_ray.platform.tracking import RunTracker
+from f3ocus_ray.platform.tune_trial import GridContext, TrialSpec, grid_trial, trial_bundles
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GridOutcome:
+    run_name: str
+    path: str  # the Tune experiment's folder / URI
+    parent_run_id: str | None
+    statuses: dict[str, int]  # TERMINATED / ERROR counts
+    best: dict[str, Any] | None
+
+
+def storage_root(grid: Grid) -> str:
+    sp = grid.spec.tune.storage_path
+    if sp is None:
+        return str(Path("ray_results").resolve())
+    if "://" in sp:
+        return sp
+    return str(Path(sp).expanduser().resolve())
+
+
+def latest_run(grid: Grid) -> str:
+    """The newest `<grid>-*` Tune experiment under a local storage path."""
+    root = storage_root(grid)
+    if "://" in root:
+        raise UserError("--resume with remote storage needs --run NAME (the grid run's name)")
+    runs = sorted(Path(root).glob(f"{grid.name}-*"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise UserError(f"nothing to resume: no {grid.name}-* run under {root}")
+    return runs[-1].name
+
+
+def _search_space(search: SearchSettings) -> dict[str, Any]:
+    from ray import tune
+
+    space = {}
+    for key, p in search.space.items():
+        if p.type == "choice":
+            if not p.values:
+                raise ConfigError(f"search.space.{key}: choice needs values")
+            space[key] = tune.choice(p.values)
+            continue
+        if p.low is None or p.high is None or p.low >= p.high:
+            raise ConfigError(f"search.space.{key}: needs low < high")
+        if p.type == "uniform":
+            space[key] = tune.uniform(p.low, p.high)
+        elif p.type == "loguniform":
+            space[key] = tune.loguniform(p.low, p.high)
+        else:
+            space[key] = tune.randint(int(p.low), int(p.high) + 1)
+    return space
+
+
+def _check_search(grid: Grid) -> None:
+    """The base config with each key at its bounds must be valid."""
+    import copy
+
+    for key, p in grid.spec.search.space.items():
+        for v in p.values or [p.low, p.high]:
+            raw = copy.deepcopy(grid.trials[0].raw if grid.trials else grid.base_raw)
+            value = int(v) if p.type == "int" else v
+            _set_dotted(raw, key, value)
+            try:
+                parse_config(raw, "search")
+            except ConfigError as e:
+                raise ConfigError(f"{grid.source}: search.space.{key}={value}: {e}") from None
+
+
+def run_grid(
+    grid: Grid,
+    *,
+    resume: bool = False,
+    run_name: str | None = None,
+    progress: Callable[[str], None] = log.info,
+) -> GridOutcome:
+    """Validate every trial, then run them on Ray Tune; returns the trials' statuses."""
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    spec = grid.spec
+    if spec.search is None:
+        check_runnable(grid)  # one bad combination refuses the grid, before any work
+    else:
+        if len(grid.trials) != 1:
+            raise ConfigError(f"{grid.source}: use either axes or search, not both")
+        check_runnable(grid)
+        _check_search(grid)
+    first = grid.trials[0].cfg
+    ensure_ray(first.engine.address)
+
+    root = storage_root(grid)
+    if resume:
+        run_name = run_name or latest_run(grid)
+    else:
+        run_name = run_name or f"{grid.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = f"{root.rstrip('/')}/{run_name}"
+
+    uri = first.tracking.uri
+    parent = None
+    if first.tracking.enabled:
+        params = {f"grid.axis.{k}": list(v) for k, v in spec.axes.items()}
+        params["grid.trials"] = len(grid.trials)
+        parent = RunTracker(
+            uri,
+            grid.name,
+            run_name,
+            params,
+            key=f"{run_name}/grid",
+            tags={"f3ocus.grid": grid.name, "f3ocus.grid_run": run_name, "f3ocus.role": "grid"},
+        )
+    ctx = GridContext(
+        grid_name=grid.name,
+        run_name=run_name,
+        tracking_uri=uri,
+        parent_run_id=parent.run_id if parent else None,
+        driver_cpus=spec.tune.driver_cpus,
+        trials=[TrialSpec(t.key, t.axes, t.cfg) for t in grid.trials],
+        search_base=grid.trials[0].raw if spec.search else None,
+    )
+
+    def resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
+        cfg = ctx.trials[config["index"]].cfg if "index" in config else first
+        return tune.PlacementGroupFactory(trial_bundles(cfg, spec.tune.driver_cpus))
+
+    trainable = tune.with_resources(tune.with_parameters(grid_trial, ctx=ctx), resources)
+    run_config = tune.RunConfig(
+        name=run_name,
+        storage_path=root,
+        failure_config=tune.FailureConfig(
+            max_failures=spec.tune.max_failures, fail_fast=spec.tune.fail_fast
+        ),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        verbose=1,
+    )
+    if spec.search is None:
+        param_space = {"index": tune.grid_search(list(range(len(grid.trials))))}
+        tune_config = tune.TuneConfig(max_concurrent_trials=spec.tune.max_concurrent_trials)
+    else:
+        s = spec.search
+        param_space = _search_space(s)
+        searcher = ConcurrencyLimiter(
+            OptunaSearch(metric=s.metric, mode=s.mode, seed=s.seed), max_concurrent=s.max_concurrent
+        )
+        tune_config = tune.TuneConfig(search_alg=searcher, num_samples=s.num_samples)
+
+    if resume:
+        if not tune.Tuner.can_restore(path):
+            raise UserError(f"nothing to resume at {path}")
+        progress(f"resuming grid run {run_name} from {path}")
+        tuner = tune.Tuner.restore(
+            path, trainable=trainable, resume_unfinished=True, resume_errored=True
+        )
+    else:
+        n = len(grid.trials) if spec.search is None else spec.search.num_samples
+        progress(f"grid run {run_name}: {n} trials, stored in {path}")
+        tuner = tune.Tuner(
+            trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
+        )
+    try:
+        results = tuner.fit()
+    except BaseException:
+        if parent is not None:
+            parent.client.set_terminated(parent.run_id, "FAILED")
+        raise
+    statuses: dict[str, int] = {}
+    for r in results:
+        status = "ERROR" if r.error else "TERMINATED"
+        statuses[status] = statuses.get(status, 0) + 1
+    best = None
+    metric = spec.search.metric if spec.search else spec.tune.metric
+    mode = spec.search.mode if spec.search else spec.tune.mode
+    try:
+        b = results.get_best_result(metric=metric, mode=mode)
+        best = {"config": b.config, metric: b.metrics.get(metric)}
+    except (RuntimeError, ValueError, KeyError):
+        pass
+    if parent is not None:
+        parent.client.set_terminated(parent.run_id, "FAILED" if "ERROR" in statuses else "FINISHED")
+    return GridOutcome(run_name, path, parent.run_id if parent else None, statuses, best)

@@ -1,0 +1,150 @@
+"""One grid trial = one Tune trial = one federated experiment.
+
+The trial function hosts the driver in-process; its ClientWorkers are created from here and
+land in the trial's placement group (Tune sets `placement_group_capture_child_tasks`), so the
+trial reserves exactly `[driver bundle] + [one bundle per worker]` and nested actors never wait
+for resources outside it. Every round is reported to Tune with a checkpoint of the federated
+state; a restored trial continues from its last round and from its own MLflow run (found by a
+deterministic key), so nothing is logged twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from f3ocus_ray.config import ExperimentConfig, parse_config
+from f3ocus_ray.fl.driver import RoundResult
+from f3ocus_ray.platform.experiment import RunOptions, load_checkpoint, run_experiment
+from f3ocus_ray.platform.grid_spec import _set_dotted
+from f3ocus_ray.platform.tracking import RunTracker
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    key: str
+    axes: dict[str, Any]
+    cfg: ExperimentConfig
+
+
+@dataclass(frozen=True)
+class GridContext:
+    """What every trial needs, shipped once (tune.with_parameters)."""
+
+    grid_name: str
+    run_name: str  # the Tune experiment's name: one per grid run, kept on resume
+    tracking_uri: str
+    parent_run_id: str | None
+    driver_cpus: float
+    trials: list[TrialSpec] = field(default_factory=list)  # a grid
+    search_base: dict[str, Any] | None = None  # a search: the base raw config
+
+    def trial_for(self, config: dict[str, Any]) -> TrialSpec:
+        if "index" in config:
+            return self.trials[config["index"]]
+        raw = dict(self.search_base or {})
+        import copy
+
+        raw = copy.deepcopy(raw)
+        for k, v in config.items():
+            _set_dotted(raw, k, v)
+        cfg = parse_config(raw, "search trial")
+        key = tune.get_context().get_trial_id()
+        return TrialSpec(f"trial_{key}", dict(config), cfg)
+
+
+def trial_bundles(cfg: ExperimentConfig, driver_cpus: float) -> list[dict[str, float]]:
+    """The driver's bundle, then one per ClientWorker (CPU and fractional GPU)."""
+    eng = cfg.engine
+    worker = {"CPU": float(eng.cpus_per_worker)}
+    if eng.gpus_per_worker:
+        worker["GPU"] = float(eng.gpus_per_worker)
+    return [{"CPU": float(driver_cpus)}] + [dict(worker) for _ in range(eng.num_workers)]
+
+
+def _tune_metrics(res: RoundResult) -> dict[str, float]:
+    return {"round": res.round, **{k: float(v) for k, v in res.metrics().items()}}
+
+
+def grid_trial(config: dict[str, Any], ctx: GridContext) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(ctx.driver_cpus)))
+    spec = ctx.trial_for(config)
+    cfg = spec.cfg
+    tctx = tune.get_context()
+    pg = ray.util.get_current_placement_group()
+    run_dir = Path(cfg.output_dir) / ctx.run_name / spec.key
+
+    resume = None
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            resume = load_checkpoint(Path(d) / CHECKPOINT_FILE)
+
+    tracker = None
+    if cfg.tracking.enabled:
+        params = {**cfg.flat(), **{f"axis.{k}": v for k, v in spec.axes.items()}}
+        tags = {
+            **{f"axis.{k}": v for k, v in spec.axes.items()},
+            "f3ocus.grid": ctx.grid_name,
+            "f3ocus.grid_run": ctx.run_name,
+            "f3ocus.trial": spec.key,
+            "f3ocus.tune_trial_id": tctx.get_trial_id(),
+            "f3ocus.placement_group": pg.id.hex() if pg is not None else "none",
+        }
+        tracker = RunTracker(
+            ctx.tracking_uri,
+            ctx.grid_name,
+            spec.key,
+            params,
+            key=f"{ctx.run_name}/{spec.key}",
+            parent_run_id=ctx.parent_run_id,
+            tags=tags,
+        )
+    logged = tracker.logged_steps() if tracker is not None else 0
+
+    def on_round(res: RoundResult, ckpt_file: Path) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(ckpt_file, Path(d) / CHECKPOINT_FILE)
+            tune.report(_tune_metrics(res), checkpoint=tune.Checkpoint.from_directory(d))
+
+    if resume is not None and resume["round"] >= cfg.federation.rounds:
+        if tracker is not None:  # killed after its last checkpoint: nothing left to run
+            tracker.client.set_terminated(tracker.run_id, "FINISHED")
+        return
+    options = RunOptions(
+        start_ray=False,
+        run_dir=run_dir,
+        tracker=tracker,
+        in_process_driver=True,
+        resume=resume,
+        logged_rounds=logged,
+        on_round=on_round,
+    )
+    try:
+        run_experiment(cfg, progress=lambda m: log.info("%s: %s", spec.key, m), options=options)
+    except BaseException:
+        if tracker is not None:
+            tracker.client.set_terminated(tracker.run_id, "FAILED")
+        raise
+    if tracker is not None:
+        tracker.set_tags({"f3ocus.placement_group_bundles": _bundles(pg)})
+        tracker.client.set_terminated(tracker.run_id, "FINISHED")
+
+
+def _bundles(pg: Any) -> str:
+    if pg is None:
+        return "none"
+    return str(pg.bundle_specs)
