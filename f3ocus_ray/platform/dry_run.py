@@ -51,8 +51,13 @@ def count_clients(t: Trial) -> int | None:
             names = {json.loads(line)["client"] for line in ann.open() if line.strip()}
             _path_clients[path] = len(names)
         return _path_clients[path]
-    if _get(t.raw, "data.synthetic.task", "vqa") == "multilabel":
+    task = _get(t.raw, "data.synthetic.task", "vqa")
+    if task == "multilabel":
         return int(_get(t.raw, "data.synthetic.n_clients", 4))
+    if task == "domain_gap":
+        from f3ocus_ray.data.domain_gap import DOMAIN_GAP_SOURCES
+
+        return len(DOMAIN_GAP_SOURCES)
     from f3ocus_ray.data.synthetic import MEDVQA_FL_CLIENTS
 
     return len(MEDVQA_FL_CLIENTS)
