@@ -77,9 +77,9 @@ class ClientWorker:
         self._loaded: dict[str, int] = {}
         self._tensors: dict[tuple[str, str], ClientTensors] = {}
         self._dataset: Any = None
-        # FLOPs per sample depend on which units train (backward stops at the first one):
-        # measured once per (mask, client split), then reused
-        self._flops: dict[tuple[bytes, str], float] = {}
+        # FLOPs per sample depend only on which units train (backward stops at the first one;
+        # every client's inputs have the same padded shapes): measured once per mask, reused
+        self._flops: dict[bytes, float] = {}
         self._tokenizer: Any = None
 
     # -- state ---------------------------------------------------------------------------
@@ -130,7 +130,7 @@ class ClientWorker:
         tr = self.spec.training
         steps = num_local_steps(len(data), tr.batch_size, tr.local_epochs, tr.local_steps)
         torch.manual_seed(seed)  # ViLT's patch order, and any op drawing from torch's generator
-        key = (np.asarray(mask, dtype=bool).tobytes(), client)
+        key = np.asarray(mask, dtype=bool).tobytes()
         stats = local_train(
             self.model,
             params,
