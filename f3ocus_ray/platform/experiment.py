@@ -210,9 +210,11 @@ def _unwrap(e: ray.exceptions.RayTaskError) -> BaseException:
     return cause if isinstance(cause, UserError) else e
 
 
-def _get(ref: Any) -> Any:
+@contextlib.contextmanager
+def _surfacing_user_errors() -> Any:
+    """Re-raise a user error that a Ray task raised as itself, with no Ray wrapping."""
     try:
-        return ray.get(ref)
+        yield
     except ray.exceptions.RayTaskError as e:
         err = _unwrap(e)
         if err is e:
@@ -246,15 +248,10 @@ class _DriverHandle:
         self.actor = None if in_process else Driver.remote(spec)
 
     def call(self, method: str, *args: Any) -> Any:
-        if self.local is None:
-            return _get(getattr(self.actor, method).remote(*args))
-        try:
+        with _surfacing_user_errors():
+            if self.local is None:
+                return ray.get(getattr(self.actor, method).remote(*args))
             return getattr(self.local, method)(*args)
-        except ray.exceptions.RayTaskError as e:
-            err = _unwrap(e)
-            if err is e:
-                raise
-            raise err from None
 
     def close(self) -> None:
         if self.actor is not None:
