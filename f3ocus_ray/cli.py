@@ -1,4 +1,4 @@
-"""`f3ocus run | grid | report | data synth`: the command line.
+"""`f3ocus run | grid | report | data synth | convert | merge`: the command line.
 
 Errors a user can cause print one line (`error: ...`) and exit with code 2, no traceback.
 """
@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         help="override a key of the base experiment (repeatable)",
     )
     grid.add_argument("--tracking-uri", help="MLflow tracking URI (overrides tracking.uri)")
+    grid.add_argument(
+        "--storage-path",
+        help="where Tune stores the grid run (overrides tune.storage_path; s3://, gs:// on a cluster)",
+    )
     grid.add_argument("--resume", action="store_true", help="finish the latest (or --run) grid run")
     grid.add_argument("--run", dest="run_name", help="the grid run's name (default: <grid>-<time>)")
     grid.add_argument(
@@ -75,7 +79,59 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--samples-per-client", type=int, default=250, help="multilabel and domain_gap"
     )
+    conv = dsub.add_parser(
+        "convert", help="convert a real data set's release into the on-disk format"
+    )
+    conv.add_argument("--format", required=True, dest="fmt", choices=_FORMAT_NAMES)
+    conv.add_argument("--src", required=True, help="the unpacked release folder")
+    conv.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    conv.add_argument(
+        "--image-size", type=int, default=384, help="shrink larger images to N x N (0: keep)"
+    )
+    conv.add_argument(
+        "--val-split",
+        choices=["train", "test", "drop"],
+        default="train",
+        help="where the official validation split goes (default: train)",
+    )
+    conv.add_argument("--seed", type=int, default=0)
+    conv.add_argument(
+        "--clients", type=int, help="open-i, mimic-cxr: number of clients (default 4, 10)"
+    )
+    conv.add_argument("--alpha", type=float, default=0.5, help="open-i, mimic-cxr: Dirichlet")
+    conv.add_argument(
+        "--uncertain",
+        choices=["positive", "negative", "ignore"],
+        default="positive",
+        help="mimic-cxr: CheXpert's -1 labels (positive = U-Ones, negative = U-Zeros, "
+        "ignore = drop the study)",
+    )
+    conv.add_argument(
+        "--client-per-subset", action="store_true", help="medmnist: one client per subset"
+    )
+    conv.add_argument(
+        "--test-fraction", type=float, default=0.2, help="open-i: test share (no official split)"
+    )
+    conv.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    merge = dsub.add_parser("merge", help="join converted data sets with distinct clients")
+    merge.add_argument("--src", required=True, nargs="+", help="data set folders to join")
+    merge.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    merge.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     return p
+
+
+# f3ocus_ray.data.convert.FORMATS' names (not imported here: --help stays fast)
+_FORMAT_NAMES = (
+    "slake",
+    "vqa-rad",
+    "vqa-med-2019",
+    "vqa-med-2020",
+    "vqa-med-2021",
+    "pathvqa",
+    "medmnist",
+    "open-i",
+    "mimic-cxr",
+)
 
 
 def _summary_table(summary) -> str:
@@ -116,6 +172,9 @@ def _grid(args: argparse.Namespace) -> int:
     if args.tracking_uri:
         overrides.append(f"tracking.uri={args.tracking_uri}")
     grid = load_grid(args.grid, overrides)
+    if args.storage_path:
+        tune = grid.spec.tune.model_copy(update={"storage_path": args.storage_path})
+        grid.spec = grid.spec.model_copy(update={"tune": tune})
     if args.dry_run:
         from f3ocus_ray.platform.dry_run import dry_run
 
@@ -160,6 +219,40 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from f3ocus_ray.data.convert import convert
+
+    path = convert(
+        args.fmt,
+        args.src,
+        args.out,
+        overwrite=args.overwrite,
+        image_size=args.image_size,
+        val_split=args.val_split,
+        seed=args.seed,
+        clients=args.clients,
+        alpha=args.alpha,
+        uncertain=args.uncertain,
+        client_per_subset=args.client_per_subset,
+        test_fraction=args.test_fraction,
+    )
+    from f3ocus_ray.data import load_dataset
+
+    print(load_dataset(path).describe())
+    print(f"wrote {path}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from f3ocus_ray.data import load_dataset
+    from f3ocus_ray.data.convert import merge
+
+    path = merge(args.src, args.out, overwrite=args.overwrite)
+    print(load_dataset(path).describe())
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = _parser().parse_args(argv)
@@ -170,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             return _grid(args)
         if args.command == "report":
             return _report(args)
+        if args.data_command == "convert":
+            return _convert(args)
+        if args.data_command == "merge":
+            return _merge(args)
         return _synth(args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -89,10 +89,51 @@ class DataConfig(_Strict):
         return v
 
 
-class ModelConfig(_Strict):
-    """A tiny ViLT built from config with random weights (no download)."""
+_REAL_MODELS = ("vilt", "blip", "albef", "blip2", "llava")
 
-    name: Literal["tiny-vilt"] = "tiny-vilt"
+
+class ModelConfig(_Strict):
+    """A model family: tiny (built from config with random weights, no download) or real (a
+    local checkpoint). See the README's "Model families" and f3ocus_ray/models/families.py."""
+
+    name: Literal[
+        "tiny-vilt",
+        "vilt",
+        "tiny-blip",
+        "blip",
+        "tiny-albef",
+        "albef",
+        "tiny-blip2",
+        "blip2",
+        "tiny-llava",
+        "llava",
+    ] = Field(
+        "tiny-vilt",
+        description="tiny-*: built from the sizes below with random weights; vilt, blip, albef, "
+        "blip2, llava: loaded from `path` (local files only); blip2 and llava answer by "
+        "generation (accuracy = exact match), the others classify over the answers",
+    )
+    path: str | None = Field(
+        None,
+        validate_default=True,
+        description="real models only: the local checkpoint folder (save_pretrained layout; "
+        "albef: the original .pth file); num_layers is then read from it",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="real models: auto = bfloat16 on GPU, float32 on CPU"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="real models: auto = the GPU when there is one (tiny ones: CPU)"
+    )
+    freeze_vision: bool = Field(
+        True,
+        description="the vision tower (BLIP-2: and its Q-Former) stays frozen; false: every "
+        "client trains it with the head (not tiny-vilt)",
+    )
+    vision_layers: int = Field(2, ge=1, description="tiny families: blocks of the vision tower")
+    max_answer_length: int = Field(
+        4, ge=1, description="generative families: answer tokens kept (the EOS follows)"
+    )
     hidden_size: int = Field(64, ge=8)
     num_layers: int = Field(12, ge=1)
     num_heads: int = Field(4, ge=1)
@@ -105,24 +146,105 @@ class ModelConfig(_Strict):
         description="std of the random weights; wider than ViLT's 0.02, whose near-uniform "
         "random attention leaves frozen random blocks little to fine-tune on",
     )
-    units: Literal["layers", "adapters", "lora", "layernorm", "bias"] = Field(
-        "layers",
-        description="what a client trains per block: the whole block, its bottleneck adapter, "
-        "its LoRA matrices (query and value, through peft), its LayerNorms or its biases",
+    units: Literal["layers", "adapters", "lora", "layernorm", "bias", "prompt", "dual_adapters"] = (
+        Field(
+            "layers",
+            description="what a client trains per block: the whole block, its bottleneck "
+            "adapter, its LoRA matrices (query and value, through peft), its LayerNorms or its "
+            "biases; `prompt` (PromptFL): one unit, `prompt_length` learnable text prompt "
+            "tokens, the backbone frozen; `dual_adapters` (FedDAT): per block a shared adapter "
+            "(the unit, averaged) and a client-specific one (never sent), mutual distillation",
+        )
     )
     adapter_reduction: int = Field(16, ge=1, description="bottleneck = hidden_size / this")
     lora_rank: int = Field(8, ge=1)
+    prompt_length: int = Field(
+        8, ge=1, description="units `prompt` (PromptFL): learnable prompt tokens after [CLS]"
+    )
     train_head: bool = Field(True, description="every client trains the task head")
+    distill_weight: float = Field(
+        1.0, ge=0, description="units `dual_adapters` (FedDAT): weight of the mutual KD term"
+    )
+    distill_temperature: float = Field(
+        1.0, gt=0, description="units `dual_adapters` (FedDAT): temperature of the mutual KD"
+    )
     train_embeddings: bool = Field(
         False, description="the embeddings join the head (for random, not pretrained, weights)"
     )
+
+    @property
+    def num_units(self) -> int:
+        """Selectable units: one per block, or the single prompt (PromptFL)."""
+        return 1 if self.units == "prompt" else self.num_layers
+
+    @field_validator("units")
+    @classmethod
+    def _peft_baselines_on_tiny_vilt(cls, v: str, info: ValidationInfo) -> str:
+        name = info.data.get("name")
+        if v in ("prompt", "dual_adapters") and name is not None and name != "tiny-vilt":
+            raise ValueError(f"'{v}' (PromptFL / FedDAT) is implemented for tiny-vilt only")
+        return v
 
     @field_validator("num_heads")
     @classmethod
     def _divides_hidden(cls, v: int, info: ValidationInfo) -> int:
         hidden = info.data.get("hidden_size")
-        if hidden is not None and hidden % v:
+        if hidden is not None and hidden % v and info.data.get("name") not in _REAL_MODELS:
             raise ValueError(f"must divide model.hidden_size ({hidden})")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units_of_checkpoint(cls, raw: Any) -> Any:
+        """A real model's num_layers is its checkpoint's number of blocks (read from it)."""
+        if not isinstance(raw, dict) or raw.get("name") not in _REAL_MODELS:
+            return raw
+        if not isinstance(raw.get("path"), str):
+            return raw  # refused by _checkpoint_path
+        from f3ocus_ray.models.families import checkpoint_units
+
+        units = checkpoint_units(raw["name"], raw["path"])
+        if units is None or ("num_layers" in raw and raw["num_layers"] != units):
+            return raw  # refused by _checkpoint_path
+        return {**raw, "num_layers": units}
+
+    @field_validator("path")
+    @classmethod
+    def _checkpoint_path(cls, v: str | None, info: ValidationInfo) -> str | None:
+        name = info.data.get("name")
+        if name not in _REAL_MODELS:
+            if v is not None:
+                raise ValueError(f"only for real checkpoints; {name!r} is built from config")
+            return v
+        if v is None:
+            raise ValueError(f"required: {name!r} is loaded from a local checkpoint")
+        if not Path(v).expanduser().exists():
+            raise ValueError(f"not found: {v}")
+        from f3ocus_ray.models.families import checkpoint_units
+
+        units = checkpoint_units(name, v)
+        if units is None:
+            what = "an ALBEF checkpoint file" if name == "albef" else "a folder with config.json"
+            raise ValueError(f"cannot read {v}: expected {what}")
+        return v
+
+    @field_validator("units")
+    @classmethod
+    def _units_of_family(cls, v: str, info: ValidationInfo) -> str:
+        if v == "bias" and info.data.get("name") in ("tiny-llava", "llava"):
+            raise ValueError("'bias': LLaVA's Llama blocks have no biases")
+        return v
+
+    @field_validator("num_layers")
+    @classmethod
+    def _layers_of_checkpoint(cls, v: int, info: ValidationInfo) -> int:
+        name, path = info.data.get("name"), info.data.get("path")
+        if name in _REAL_MODELS and path is not None:
+            from f3ocus_ray.models.families import checkpoint_units
+
+            units = checkpoint_units(name, path)
+            if units is not None and units != v:
+                raise ValueError(f"the checkpoint has {units} blocks, not {v} (leave it unset)")
         return v
 
 
@@ -230,8 +352,24 @@ class EngineConfig(_Strict):
     num_workers: int = Field(2, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=dict,
+        description="custom Ray resources each ClientWorker reserves (in its placement-group "
+        "bundle and its actor options), e.g. {'accelerator_type:A100': 0.001} to pin workers "
+        "to a node type; CPU and GPU go in cpus_per_worker / gpus_per_worker",
+    )
     max_worker_restarts: int = Field(3, ge=0)
     address: str | None = Field(None, description="Ray cluster address; null = start local Ray")
+
+    @field_validator("resources_per_worker")
+    @classmethod
+    def _custom_resources(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, amount in v.items():
+            if name in ("CPU", "GPU", "memory", "object_store_memory"):
+                raise ValueError(f"{name!r}: use cpus_per_worker / gpus_per_worker for it")
+            if not amount > 0:
+                raise ValueError(f"{name!r}: the amount must be > 0 (got {amount})")
+        return v
 
 
 class TrackingConfig(_Strict):
@@ -262,6 +400,12 @@ class ExperimentConfig(_Strict):
         for b in values:
             if b < 1:
                 raise ValueError(f"federation.budgets: budget {b} is below 1")
+            if self.model.units == "prompt" and b > 1 and self.federation.strategy != "full":
+                # strategy full ignores budgets: `units: prompt` runs with any
+                raise ValueError(
+                    f"federation.budgets: budget {b} exceeds the 1 selectable unit "
+                    "(model.units: prompt)"
+                )
             if b > self.model.num_layers:
                 raise ValueError(
                     f"federation.budgets: budget {b} exceeds the {self.model.num_layers} "

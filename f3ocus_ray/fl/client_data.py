@@ -83,7 +83,10 @@ def _multilabel_majority_f1(ds: FederatedDataset) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def prepare_data(cfg: DataConfig) -> DataFacts:
+def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:
+    """Synthesise or open the data, pick the clients, train the tokenizer (on the train
+    questions; with `answers_in_vocab`, for the generative families, also on the normalised
+    train answers, so that answers are whole-word tokens), compute the blind baselines."""
     path = Path(cfg.path).expanduser() if cfg.path else ensure_synthetic(cfg)
     ds = load_dataset(path, image_size=cfg.image_size)
     clients = list(ds.clients)
@@ -107,7 +110,13 @@ def prepare_data(cfg: DataConfig) -> DataFacts:
         majority, question_only = blind.majority, blind.question_only
     else:
         majority, question_only = _multilabel_majority_f1(sub), None
-    tok = train_tokenizer(sub.questions("train"), vocab_size=cfg.tokenizer_vocab_size)
+    corpus = sub.questions("train")
+    if answers_in_vocab and ds.task == "vqa":
+        from f3ocus_ray.data.generative import normalise_answer
+
+        train = (r for r in sub.records if r.split == "train")
+        corpus = [*corpus, *(normalise_answer(r.answer) for r in train)]
+    tok = train_tokenizer(corpus, vocab_size=cfg.tokenizer_vocab_size)
     return DataFacts(
         path=path.resolve(),
         task=ds.task,
@@ -127,9 +136,26 @@ def open_dataset(path: str, image_size: int, tokenizer_json: str) -> tuple[Any, 
 
 
 def load_client_tensors(
-    ds: Any, tokenizer: Any, client: str, split: str, max_len: int
+    ds: Any,
+    tokenizer: Any,
+    client: str,
+    split: str,
+    max_len: int,
+    answer_len: int | None = None,
 ) -> ClientTensors:
+    """Model-ready tensors of one client's split. With `answer_len` (the generative families),
+    task "generative": prompt + answer + EOS token ids and next-token targets (VQA data only)."""
     part = ds.client_split(client, split)
+    if answer_len is not None:
+        from f3ocus_ray.data.generative import encode_prompt_answer
+
+        if ds.task != "vqa":
+            raise DataError(f"the generative models answer questions: {ds.task!r} data set")
+        answers = [ds.answers[i] for i in part.answer_ids]
+        ids, mask, targets = encode_prompt_answer(
+            tokenizer, part.questions, answers, max_len, answer_len
+        )
+        return ClientTensors.from_arrays(part.images, ids, mask, targets, "generative")
     ids, mask = encode_questions(tokenizer, part.questions, max_len)
     targets = part.answer_ids if ds.task == "vqa" else part.label_matrix
     return ClientTensors.from_arrays(part.images, ids, mask, targets, ds.task)

@@ -45,6 +45,7 @@ class DriverSpec:
     unit_names: list[str] = field(default_factory=list)
     scoring: ScoringConfig | None = None  # when (and how) clients score their units
     selection: SelectionConfig | None = None  # the server's refinement (strategy f3ocus)
+    resources_per_worker: dict[str, float] = field(default_factory=dict)  # custom Ray resources
 
 
 @dataclass
@@ -60,7 +61,7 @@ class RoundResult:
     loss: float
     mbit_up: float
     mbit_down: float
-    trainable_params: int  # summed over clients this round
+    trainable_params: int  # summed over clients this round (sent + trained but kept locally)
     client_gflops: dict[str, float]  # training compute per client this round
     selection_metrics: dict[str, float]  # e.g. the front's hypervolume (strategy f3ocus)
     pareto_png: bytes | None  # the Pareto front with the pick and client-only top-k
@@ -126,6 +127,7 @@ class FederatedDriver:
         worker_cls = ray.remote(ClientWorker).options(
             num_cpus=spec.cpus_per_worker,
             num_gpus=spec.gpus_per_worker,
+            resources=dict(spec.resources_per_worker) or None,
             # a killed worker is restarted and its in-flight client redone (same seed, same
             # global state), so the round's result does not change
             max_restarts=spec.max_worker_restarts,
@@ -138,6 +140,9 @@ class FederatedDriver:
         self.strategy = make_strategy(spec.strategy, spec.seed, spec.selection)
         self.budgets = np.asarray(spec.budgets, dtype=np.int64)
         self.raw_scores: np.ndarray | None = None  # the latest scores (kept between rounds)
+        # each client's own never-sent state (FedDAT's client-specific adapters), kept here in
+        # place of the clients' disks: whichever worker serves a client gets it with the job
+        self.private: dict[str, dict[str, np.ndarray]] = {}
 
     # -- checkpointing (plain data only) -------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -146,11 +151,17 @@ class FederatedDriver:
             "state": self.state,
             "version": self.version,
             "raw_scores": self.raw_scores,
+            "private": self.private,
         }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.round, self.state, self.version = d["round"], dict(d["state"]), dict(d["version"])
         self.raw_scores = d.get("raw_scores")
+        self.private = dict(d.get("private") or {})
+
+    def worker_nodes(self) -> list[str]:
+        """The Ray node id of each worker (where its placement-group bundle put it)."""
+        return ray.get([w.node_id.remote() for w in self.workers])
 
     def worker_pids(self) -> list[int]:
         return ray.get([w.pid.remote() for w in self.workers])
@@ -214,13 +225,17 @@ class FederatedDriver:
             seed = derive_seed(spec.seed, r, i)
 
             def submit(w, client=client, seed=seed, mask=masks[i]):
-                return w.train.remote(client, seed, mask, state_ref, versions)
+                own = self.private.get(client)
+                return w.train.remote(client, seed, mask, state_ref, versions, own)
 
             jobs.append((cost * min(spec.n_train[i], tr.batch_size), submit))
         updates = self._dispatch(jobs)
         t_train = time.perf_counter()
 
         self.state = masked_fedavg(self.state, [(u.tensors, u.n_samples) for u in updates])
+        for client, u in zip(spec.clients, updates, strict=True):
+            if u.private:
+                self.private[client] = u.private
         for u in updates:
             for name in u.tensors:
                 self.version[name] = r + 1
@@ -233,7 +248,8 @@ class FederatedDriver:
             seed = derive_eval_seed(spec.seed, r, i)
 
             def submit_eval(w, client=client, seed=seed):
-                return w.evaluate.remote(client, seed, state_ref, versions)
+                own = self.private.get(client)
+                return w.evaluate.remote(client, seed, state_ref, versions, own)
 
             eval_jobs.append((spec.n_test[i], submit_eval))
         evals = self._dispatch(eval_jobs)
@@ -259,9 +275,10 @@ class FederatedDriver:
             score=score_of(total, spec.task),
             loss=total["loss_sum"] / total["n"],
             # the selected tensors go down to each client and come back up: same count each way
+            # (a client's private tensors, FedDAT's own adapters, never travel)
             mbit_up=sent * BITS_PER_PARAM / 1e6,
             mbit_down=sent * BITS_PER_PARAM / 1e6,
-            trainable_params=sent,
+            trainable_params=sent + sum(u.private_params for u in updates),
             client_gflops={c: u.gflops for c, u in zip(spec.clients, updates, strict=True)},
             seconds_score=t_score - t0,
             seconds_select=t_sel - t_score,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +25,11 @@ class ClientTensors:
     pixel_values: torch.Tensor  # (n, 3, H, W) float32
     input_ids: torch.Tensor  # (n, T) int64
     attention_mask: torch.Tensor  # (n, T) int64
-    targets: torch.Tensor  # (n,) int64 answer ids (vqa) or (n, C) float32 multi-hot (multilabel)
-    task: str
+    # (n,) int64 answer ids (vqa), (n, C) float32 multi-hot (multilabel), or (n, T) int64 next
+    # tokens (generative: targets[:, t] is the token logits[:, t] must predict, -100 where no
+    # loss: prompt and padding; see f3ocus_ray/data/generative.py)
+    targets: torch.Tensor
+    task: str  # "vqa" | "multilabel" | "generative"
 
     def __len__(self) -> int:
         return self.pixel_values.shape[0]
@@ -51,10 +55,35 @@ class ClientTensors:
     def forward(self, model: nn.Module, idx: torch.Tensor | slice) -> torch.Tensor:
         return model(self.pixel_values[idx], self.input_ids[idx], self.attention_mask[idx])
 
+    def to(self, device: torch.device | str) -> ClientTensors:
+        """The same split on `device` (self when already there)."""
+        if self.pixel_values.device == torch.device(device):
+            return self
+        return ClientTensors(
+            self.pixel_values.to(device),
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.targets.to(device),
+            self.task,
+        )
+
+
+IGNORE = -100  # generative targets: no loss at this position
+
 
 def task_loss(logits: torch.Tensor, targets: torch.Tensor, task: str) -> torch.Tensor:
+    """Mean loss over the batch. Generative: each sample's mean token cross-entropy over its
+    answer positions (targets != -100), then the mean over samples (so a batch of one, as in
+    the per-sample gradients of LNTK, is that sample's own mean)."""
     if task == "vqa":
         return F.cross_entropy(logits, targets)
+    if task == "generative":
+        keep = targets != IGNORE
+        tokens = F.cross_entropy(
+            logits.float().flatten(0, 1), targets.clamp(min=0).flatten(), reduction="none"
+        ).view_as(targets)
+        per_sample = (tokens * keep).sum(1) / keep.sum(1).clamp(min=1)
+        return per_sample.mean()
     return F.binary_cross_entropy_with_logits(logits, targets.float())
 
 
@@ -80,12 +109,15 @@ def local_train(
     weight_decay: float,
     seed: int,
     count_flops: bool = False,
+    step_loss: Callable[[nn.Module, ClientTensors, torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainStats:
     """Train `params` in place with AdamW (fresh state, as each round starts anew).
 
     With `count_flops`, the first step runs under torch's FlopCounterMode (which counts and
     changes nothing); FLOPs are linear in the batch, so per-sample FLOPs times `samples` is the
     client's training compute (the optimiser's elementwise update is not counted).
+    `step_loss(model, data, idx)`, if given, replaces the task loss of the batch `idx` (FedDAT's
+    mutual distillation).
     """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -99,7 +131,10 @@ def local_train(
         pos += batch_size
         counter = FlopCounterMode(display=False) if count_flops and step == 0 else None
         with counter or contextlib.nullcontext():
-            loss = task_loss(data.forward(model, idx), data.targets[idx], data.task)
+            if step_loss is None:
+                loss = task_loss(data.forward(model, idx), data.targets[idx], data.task)
+            else:
+                loss = step_loss(model, data, idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
         if counter is not None:
@@ -123,6 +158,8 @@ def evaluate(model: nn.Module, data: ClientTensors, batch_size: int) -> dict[str
         out["loss_sum"] += float(task_loss(logits, targets, data.task)) * m
         if data.task == "vqa":
             out["correct"] += float((logits.argmax(-1) == targets).sum())
+        elif data.task == "generative":
+            out["correct"] += float(generative_exact_match(logits, targets).sum())
         else:
             pred = logits > 0
             truth = targets > 0.5
@@ -132,9 +169,24 @@ def evaluate(model: nn.Module, data: ClientTensors, batch_size: int) -> dict[str
     return out
 
 
+def generative_exact_match(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(n,) bool: the sample's greedy answer is exactly its gold answer (normalised at encoding).
+
+    Teacher-forced argmax equal to the gold token at every answer position, EOS included, is
+    equivalent to greedy generation producing exactly the gold answer and stopping: generation
+    step k sees the prompt and its own k previous tokens; if every earlier greedy token equalled
+    the gold one, that is the gold prefix the teacher-forced logits at step k were computed on
+    (causal attention: positions after step k, padding included, do not change it), so greedy
+    step k emits gold token k iff the teacher-forced argmax does; by induction the whole answer
+    and its EOS match iff every position matches. The test checks this against `generate()`."""
+    keep = targets != IGNORE
+    hit = (logits.argmax(-1) == targets) | ~keep
+    return hit.all(1) & keep.any(1)
+
+
 def score_of(sums: dict[str, float], task: str) -> float:
-    """Accuracy (vqa) or micro-F1 (multilabel) from summed evaluation counts."""
-    if task == "vqa":
+    """Accuracy (vqa, generative) or micro-F1 (multilabel) from summed evaluation counts."""
+    if task in ("vqa", "generative"):
         return sums["correct"] / max(sums["n"], 1.0)
     denom = 2 * sums["tp"] + sums["fp"] + sums["fn"]
     return 2 * sums["tp"] / denom if denom else 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,11 @@ from f3ocus_ray.models import ModelSpec, build_model
 _DIRTY = -1  # version marker of a tensor a client changed locally
 
 
+def _host(t: torch.Tensor) -> np.ndarray:
+    """A parameter as a float32 numpy copy (from any device and dtype, bfloat16 included)."""
+    return t.detach().float().cpu().numpy().copy()
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     local_epochs: int
@@ -31,6 +36,8 @@ class TrainSettings:
     weight_decay: float
     eval_batch_size: int
     train_head: bool
+    distill_weight: float = 1.0  # FedDAT (units dual_adapters): mutual KD weight
+    distill_temperature: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,10 @@ class ClientUpdate:
     seconds: float
     steps: int
     gflops: float  # training compute of this client this round (forward + backward)
+    # the client's own state that never travels (FedDAT's client-specific adapters): kept by the
+    # driver for the client, not counted in Mbit
+    private: dict[str, np.ndarray] = field(default_factory=dict)
+    private_params: int = 0  # parameters trained locally but never sent
 
 
 class ClientWorker:
@@ -81,10 +92,17 @@ class ClientWorker:
         # every client's inputs have the same padded shapes): measured once per mask, reused
         self._flops: dict[bytes, float] = {}
         self._tokenizer: Any = None
+        # FedDAT: every client's client-specific adapters start from these (same on every worker)
+        self._feddat = spec.model.units == "dual_adapters"
+        self._private_init: dict[str, np.ndarray] = {}
+        if self._feddat:
+            from f3ocus_ray.models.feddat import local_state
+
+            self._private_init = local_state(self.model, self.space)
 
     # -- state ---------------------------------------------------------------------------
     def initial_state(self) -> dict[str, np.ndarray]:
-        return {n: self._params[n].detach().numpy().copy() for n in self.space.all_params}
+        return {n: _host(self._params[n]) for n in self.space.all_params}
 
     def _sync(self, state: dict[str, np.ndarray], versions: dict[str, int]) -> None:
         with warnings.catch_warnings(), torch.no_grad():
@@ -104,9 +122,17 @@ class ClientWorker:
                 self._dataset, self._tokenizer = open_dataset(
                     self.spec.data_path, self.spec.image_size, self.spec.tokenizer_json
                 )
+            from f3ocus_ray.models.families import is_generative
+
+            m = self.spec.model
             self._tensors[key] = load_client_tensors(
-                self._dataset, self._tokenizer, client, split, self.spec.max_text_len
-            )
+                self._dataset,
+                self._tokenizer,
+                client,
+                split,
+                self.spec.max_text_len,
+                answer_len=m.max_answer_len if is_generative(m.name) else None,
+            ).to(next(self.model.parameters()).device)
         return self._tensors[key]
 
     def preload(self, clients: list[str]) -> int:
@@ -121,13 +147,26 @@ class ClientWorker:
         mask: np.ndarray,
         state: dict[str, np.ndarray],
         versions: dict[str, int],
+        private: dict[str, np.ndarray] | None = None,
     ) -> ClientUpdate:
+        """Train one client; `private` is its own never-sent state (FedDAT: its adapters)."""
         t0 = time.perf_counter()
         data = self._client(client, "train")
         self._sync(state, versions)
         names = self.space.trainable(mask, self.spec.training.train_head)
         params = self.space.apply(self.model, mask, self.spec.training.train_head)
         tr = self.spec.training
+        step_loss, own = None, []
+        if self._feddat:
+            from f3ocus_ray.models.feddat import dat_step_loss, freeze_received, local_names
+
+            self._load_private(private)
+            freeze_received(self.model)  # the teacher's frozen copy of the received adapters
+            own = [self._params[n] for n in local_names(self.space, mask)]
+            for p in own:
+                p.requires_grad_(True)
+            params = params + own
+            step_loss = dat_step_loss(tr.distill_weight, tr.distill_temperature)
         steps = num_local_steps(len(data), tr.batch_size, tr.local_epochs, tr.local_steps)
         torch.manual_seed(seed)  # ViLT's patch order, and any op drawing from torch's generator
         key = np.asarray(mask, dtype=bool).tobytes()
@@ -141,12 +180,18 @@ class ClientWorker:
             weight_decay=tr.weight_decay,
             seed=seed,
             count_flops=key not in self._flops,
+            step_loss=step_loss,
         )
         if stats.flops_per_sample is not None:
             self._flops[key] = stats.flops_per_sample
-        tensors = {n: self._params[n].detach().numpy().copy() for n in names}
+        tensors = {n: _host(self._params[n]) for n in names}
         for n in names:
             self._loaded[n] = _DIRTY
+        kept = {}
+        if self._feddat:
+            from f3ocus_ray.models.feddat import local_state
+
+            kept = local_state(self.model, self.space)
         return ClientUpdate(
             tensors,
             len(data),
@@ -154,17 +199,44 @@ class ClientWorker:
             time.perf_counter() - t0,
             steps,
             gflops=self._flops[key] * stats.samples / 1e9,
+            private=kept,
+            private_params=sum(p.numel() for p in own),
         )
 
+    def _load_private(self, private: dict[str, np.ndarray] | None) -> None:
+        """FedDAT: bring in the client's own adapters (the initial ones on its first round)."""
+        from f3ocus_ray.models.feddat import load_local
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # read-only arrays from the object store
+            load_local(self.model, private or self._private_init)
+
     def evaluate(
-        self, client: str, seed: int, state: dict[str, np.ndarray], versions: dict[str, int]
+        self,
+        client: str,
+        seed: int,
+        state: dict[str, np.ndarray],
+        versions: dict[str, int],
+        private: dict[str, np.ndarray] | None = None,
     ) -> dict[str, float]:
         data = self._client(client, "test")
         self._sync(state, versions)
         # ViLT draws a random order of image patches in every forward pass: the order changes
         # float sums, so it is seeded too
         torch.manual_seed(seed)
-        return evaluate(self.model, data, self.spec.training.eval_batch_size)
+        if not self._feddat:
+            return evaluate(self.model, data, self.spec.training.eval_batch_size)
+        # FedDAT: the client's personalised model, its own adapters next to the global shared
+        # ones (the Dual-Adapter Teacher built from the new global model)
+        from f3ocus_ray.models.feddat import freeze_received, set_teacher
+
+        self._load_private(private)
+        freeze_received(self.model)
+        set_teacher(self.model, True)
+        try:
+            return evaluate(self.model, data, self.spec.training.eval_batch_size)
+        finally:
+            set_teacher(self.model, False)
 
     def score(
         self, client: str, seed: int, state: dict[str, np.ndarray], versions: dict[str, int]
@@ -193,6 +265,11 @@ class ClientWorker:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def node_id(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
 
     def peak_rss_mb(self) -> float:
         import resource

@@ -1,4 +1,5 @@
-"""Adapters, one per transformer block: the `adapters` and `lora` unit modes.
+"""Adapters, one per transformer block: the `adapters` and `lora` unit modes (and, built from
+the same bottleneck adapter, FedDAT's `dual_adapters`: see `feddat.py`).
 
 Bottleneck adapters (Pfeiffer style, written here; no maintained library ships them for ViLT):
 
@@ -10,6 +11,7 @@ it did without adapters. Simplification (documented): the adapter sits on the bl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,8 +27,12 @@ class BottleneckAdapter(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
+    def delta(self, h: torch.Tensor) -> torch.Tensor:
+        """The residual the adapter adds: W_up(GELU(W_down(h)))."""
+        return self.up(nn.functional.gelu(self.down(h)))
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.up(nn.functional.gelu(self.down(h)))
+        return h + self.delta(h)
 
 
 class AdaptedBlock(nn.Module):
@@ -45,13 +51,20 @@ class AdaptedBlock(nn.Module):
 
 
 def add_bottleneck_adapters(
-    blocks: nn.ModuleList, hidden_size: int, reduction: int, seed: int
+    blocks: nn.ModuleList,
+    hidden_size: int,
+    reduction: int,
+    seed: int,
+    adapter: Callable[[int, int], nn.Module] = BottleneckAdapter,
 ) -> None:
-    """Wrap every block of `blocks` in place with a fresh adapter (weights fixed by `seed`)."""
+    """Wrap every block of `blocks` in place with a fresh adapter (weights fixed by `seed`).
+
+    `adapter(hidden_size, reduction)` builds each block's adapter module (h -> h'): the
+    `BottleneckAdapter` by default, FedDAT's `DualAdapter` for `dual_adapters`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for i, block in enumerate(blocks):
-            blocks[i] = AdaptedBlock(block, BottleneckAdapter(hidden_size, reduction))
+            blocks[i] = AdaptedBlock(block, adapter(hidden_size, reduction))
 
 
 def add_lora(model: nn.Module, rank: int, targets: list[str], seed: int) -> None:

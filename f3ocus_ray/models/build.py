@@ -26,12 +26,24 @@ class ModelSpec:
     init_seed: int
     train_embeddings: bool = False
     initializer_range: float = 0.1
-    units: str = "layers"  # "layers" (whole blocks), "adapters" or "lora" (one per block)
+    units: str = "layers"  # "layers" (whole blocks), "adapters", "lora", ... (see ModelConfig)
     adapter_reduction: int = 16
     lora_rank: int = 8
+    prompt_length: int = 8  # PromptFL's prompt tokens (units "prompt")
+    # model families (see f3ocus_ray/models/families.py); the tiny ones ignore path/dtype
+    path: str | None = None  # a local checkpoint folder (or ALBEF .pth file): a real model
+    dtype: str = "auto"  # "auto" (bfloat16 on GPU, float32 on CPU), "float32", "bfloat16", ...
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (the GPU when there is one)
+    freeze_vision: bool = True  # the vision tower is frozen; False: every client trains it
+    vision_layers: int = 2  # tiny configs: blocks of the vision tower
+    max_answer_len: int = 4  # generative families: answer tokens (plus EOS) after the prompt
 
 
 def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
+    from f3ocus_ray.models.families import FAMILY_BUILDERS
+
+    if spec.name in FAMILY_BUILDERS:
+        return FAMILY_BUILDERS[spec.name](spec)
     if spec.name == "tiny-vilt":
         from f3ocus_ray.models.vilt import build_tiny_vilt
 
@@ -51,5 +63,6 @@ def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
             units=spec.units,
             adapter_reduction=spec.adapter_reduction,
             lora_rank=spec.lora_rank,
+            prompt_length=spec.prompt_length,
         )
     raise ValueError(f"unknown model {spec.name!r}")

@@ -15,6 +15,8 @@ from f3ocus_ray.models.layer_space import LayerSpace
 
 # unit mode -> the substring that picks a block's parameters of that kind
 _UNIT_FILTERS = {"lora": "lora_", "layernorm": "layernorm", "bias": ".bias"}
+# unit mode -> what follows a block's prefix in its unit's parameter names
+_UNIT_SUFFIX = {"adapters": "adapter.", "dual_adapters": "adapter.shared."}
 
 
 class VisionLanguageClassifier(nn.Module):
@@ -49,6 +51,7 @@ def build_tiny_vilt(
     units: str = "layers",
     adapter_reduction: int = 16,
     lora_rank: int = 8,
+    prompt_length: int = 8,
 ) -> tuple[VisionLanguageClassifier, LayerSpace]:
     """Build the model with weights fixed by `init_seed` (identical on every worker).
 
@@ -65,7 +68,8 @@ def build_tiny_vilt(
         patch_size=patch_size,
         max_image_length=-1,
         vocab_size=vocab_size,
-        max_position_embeddings=max_text_len,
+        # PromptFL's prompt tokens join the text sequence: they need positions too
+        max_position_embeddings=max_text_len + (prompt_length if units == "prompt" else 0),
         num_labels=num_outputs,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
@@ -75,19 +79,36 @@ def build_tiny_vilt(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = VisionLanguageClassifier(ViltForQuestionAnswering(cfg))
+        if units == "prompt":
+            from f3ocus_ray.models.promptfl import PromptedVisionLanguageClassifier
+
+            model = PromptedVisionLanguageClassifier(model.net, prompt_length, initializer_range)
         if units == "adapters":
             add_bottleneck_adapters(
                 model.net.vilt.encoder.layer, hidden_size, adapter_reduction, init_seed + 1
+            )
+        elif units == "dual_adapters":  # FedDAT: shared, client-specific and frozen adapters
+            from f3ocus_ray.models.feddat import DualAdapter
+
+            add_bottleneck_adapters(
+                model.net.vilt.encoder.layer,
+                hidden_size,
+                adapter_reduction,
+                init_seed + 1,
+                adapter=DualAdapter,
             )
         elif units == "lora":
             add_lora(model, lora_rank, ["query", "value"], init_seed + 1)
     model.eval()  # no dropout anywhere; training mode changes nothing but keeps intent clear
     # a unit is a whole block, the adapter (or LoRA matrices) attached to it, or one kind of
     # its own parameters: its LayerNorms (LayerNorm tuning) or its biases (bias tuning)
-    unit = "net.vilt.encoder.layer.{i}." + ("adapter." if units == "adapters" else "")
+    unit = "net.vilt.encoder.layer.{i}." + _UNIT_SUFFIX.get(units, "")
+    # PromptFL: the prompt is the single unit; FedDAT: the shared adapters are the units (the
+    # client-specific and frozen adapters never travel)
+    prefixes = ["prompt"] if units == "prompt" else [unit.format(i=i) for i in range(num_layers)]
     space = LayerSpace.from_prefixes(
         model,
-        unit_prefixes=[unit.format(i=i) for i in range(num_layers)],
+        unit_prefixes=prefixes,
         unit_filter=_UNIT_FILTERS.get(units),
         head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."]
         + (["net.vilt.embeddings."] if train_embeddings else []),

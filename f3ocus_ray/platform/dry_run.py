@@ -122,7 +122,9 @@ def dry_run(grid: Grid, calibrate: bool = False, progress: Callable[[str], None]
     unknown_cost: Counter = Counter()
     for t, nc in zip(trials, n_clients, strict=True):
         eng = _engine(t)
-        bundles = trial_bundles_from(eng, grid.spec.tune.driver_cpus)
+        bundles = trial_bundles_from(
+            eng, grid.spec.tune.driver_cpus, grid.spec.tune.driver_resources
+        )
         shapes[repr(bundles)] += 1
         model = t.cfg.model.name if t.cfg else str(_get(t.raw, "model.name", "tiny-vilt"))
         per = cost.get(model)
@@ -152,8 +154,10 @@ def dry_run(grid: Grid, calibrate: bool = False, progress: Callable[[str], None]
     return "\n".join(lines)
 
 
-def trial_bundles_from(eng: EngineConfig, driver_cpus: float) -> list[dict[str, float]]:
+def trial_bundles_from(
+    eng: EngineConfig, driver_cpus: float, driver_resources: dict[str, float] | None = None
+) -> list[dict[str, float]]:
     class _C:  # trial_bundles reads cfg.engine only
         engine = eng
 
-    return trial_bundles(_C, driver_cpus)  # type: ignore[arg-type]
+    return trial_bundles(_C, driver_cpus, driver_resources)  # type: ignore[arg-type]

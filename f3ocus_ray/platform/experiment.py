@@ -56,7 +56,9 @@ class PreparedExperiment:
 
 
 def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
-    facts = prepare_data(cfg.data)
+    from f3ocus_ray.models.families import REAL, is_generative
+
+    facts = prepare_data(cfg.data, answers_in_vocab=is_generative(cfg.model.name))
     budgets = cfg.budgets_for(len(facts.clients))
     m = cfg.model
     model_spec = ModelSpec(
@@ -76,8 +78,16 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         units=m.units,
         adapter_reduction=m.adapter_reduction,
         lora_rank=m.lora_rank,
+        prompt_length=m.prompt_length,
+        path=m.path,
+        dtype=m.dtype,
+        # tiny models stay on the CPU unless the GPU is asked for by name
+        device=m.device if m.name in REAL or m.device == "cuda" else "cpu",
+        freeze_vision=m.freeze_vision,
+        vision_layers=m.vision_layers,
+        max_answer_len=m.max_answer_length,
     )
-    if cfg.data.image_size % m.patch_size:
+    if cfg.data.image_size % m.patch_size and m.name not in REAL:
         raise ConfigError("model.patch_size: must divide data.image_size")
     tr, eng = cfg.training, cfg.engine
     sc = cfg.effective_scoring()
@@ -95,6 +105,8 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
             weight_decay=tr.weight_decay,
             eval_batch_size=tr.eval_batch_size,
             train_head=m.train_head,
+            distill_weight=m.distill_weight,
+            distill_temperature=m.distill_temperature,
         ),
         torch_threads=max(1, int(eng.cpus_per_worker)),
         scoring=None
@@ -120,8 +132,11 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         cpus_per_worker=eng.cpus_per_worker,
         gpus_per_worker=eng.gpus_per_worker,
         max_worker_restarts=eng.max_worker_restarts,
+        resources_per_worker=dict(eng.resources_per_worker),
         worker=worker,
-        unit_names=[f"layer{i}" for i in range(m.num_layers)],
+        unit_names=(
+            ["prompt"] if m.units == "prompt" else [f"layer{i}" for i in range(m.num_layers)]
+        ),
         scoring=sc,
         selection=cfg.selection,
     )
@@ -137,6 +152,11 @@ def save_checkpoint(path: Path, driver_state: dict[str, Any]) -> None:
     }
     if driver_state.get("raw_scores") is not None:  # reused between scoring rounds
         payload["raw_scores"] = torch.from_numpy(np.array(driver_state["raw_scores"]))
+    if driver_state.get("private"):  # per-client state that never travels (FedDAT's adapters)
+        payload["private"] = {
+            c: {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
+            for c, tensors in driver_state["private"].items()
+        }
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -146,6 +166,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     d = torch.load(path, weights_only=True)
     d["state"] = {k: v.numpy() for k, v in d["state"].items()}
     d["raw_scores"] = d["raw_scores"].numpy() if "raw_scores" in d else None
+    d["private"] = {
+        c: {k: v.numpy() for k, v in tensors.items()} for c, tensors in d.get("private", {}).items()
+    }
     return d
 
 
@@ -310,6 +333,8 @@ def run_experiment(
         driver = _DriverHandle(prep.driver_spec, opts.in_process_driver)
         res: RoundResult | None = None
         try:
+            if tracker:  # where the workers run (their Ray node ids), for multi-node clusters
+                tracker.set_tags({"f3ocus.worker_nodes": ",".join(driver.call("worker_nodes"))})
             done = 0
             if opts.resume is not None:
                 driver.call("load_state_dict", opts.resume)

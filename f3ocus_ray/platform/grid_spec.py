@@ -47,6 +47,12 @@ class TuneSettings(_Strict):
     max_failures: int = Field(1, ge=-1, description="retries of a failed trial (FailureConfig)")
     fail_fast: bool = False
     driver_cpus: float = Field(1.0, gt=0, description="the CPU bundle of the trial's driver")
+    driver_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="custom Ray resources added to the driver's bundle, e.g. "
+        "{'node:__internal_head__': 0.001}: every trial's driver on the head node, where the "
+        "cluster's MLflow server listens on localhost (cluster/README.md)",
+    )
     metric: str = "score"
     mode: Literal["max", "min"] = "max"
 

@@ -145,7 +145,9 @@ def run_grid(
 
     def resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
         cfg = ctx.trials[config["index"]].cfg if "index" in config else first
-        return tune.PlacementGroupFactory(trial_bundles(cfg, spec.tune.driver_cpus))
+        return tune.PlacementGroupFactory(
+            trial_bundles(cfg, spec.tune.driver_cpus, spec.tune.driver_resources)
+        )
 
     trainable = tune.with_resources(tune.with_parameters(grid_trial, ctx=ctx), resources)
     run_config = tune.RunConfig(

@@ -64,13 +64,31 @@ class GridContext:
         return TrialSpec(f"trial_{key}", dict(config), cfg)
 
 
-def trial_bundles(cfg: ExperimentConfig, driver_cpus: float) -> list[dict[str, float]]:
-    """The driver's bundle, then one per ClientWorker (CPU and fractional GPU)."""
+def trial_bundles(
+    cfg: ExperimentConfig, driver_cpus: float, driver_resources: dict[str, float] | None = None
+) -> list[dict[str, float]]:
+    """The driver's bundle (CPU and `tune.driver_resources`, e.g. the head node's
+    `node:__internal_head__`), then one per ClientWorker (CPU, fractional GPU and
+    `engine.resources_per_worker`)."""
     eng = cfg.engine
     worker = {"CPU": float(eng.cpus_per_worker)}
     if eng.gpus_per_worker:
         worker["GPU"] = float(eng.gpus_per_worker)
-    return [{"CPU": float(driver_cpus)}] + [dict(worker) for _ in range(eng.num_workers)]
+    worker.update({k: float(v) for k, v in eng.resources_per_worker.items()})
+    driver = {
+        "CPU": float(driver_cpus),
+        **{k: float(v) for k, v in (driver_resources or {}).items()},
+    }
+    return [driver] + [dict(worker) for _ in range(eng.num_workers)]
+
+
+def placement_tags(pg: Any) -> dict[str, str]:
+    """Where this trial runs: the driver's Ray node and each bundle's node, in bundle order."""
+    tags = {"f3ocus.driver_node": ray.get_runtime_context().get_node_id()}
+    if pg is not None:
+        nodes = ray.util.placement_group_table(pg).get("bundles_to_node_id", {})
+        tags["f3ocus.placement_group_nodes"] = ",".join(nodes[i] for i in sorted(nodes))
+    return tags
 
 
 def _tune_metrics(res: RoundResult) -> dict[str, float]:
@@ -114,6 +132,8 @@ def grid_trial(config: dict[str, Any], ctx: GridContext) -> None:
             tags=tags,
         )
     logged = tracker.logged_steps() if tracker is not None else 0
+    if tracker is not None:  # set again on a restored trial: it may run on other nodes now
+        tracker.set_tags(placement_tags(pg))
 
     def on_round(res: RoundResult, ckpt_file: Path) -> None:
         with tempfile.TemporaryDirectory() as d:

@@ -1,7 +1,9 @@
 """The frozen-prefix split of the tiny ViLT: embeddings (frozen, not vmappable) | the rest.
 
 Mirrors `transformers`' `ViltModel.forward` (all-ones pixel mask, the modality embeddings, the
-eager bidirectional mask) so that `body(prefix(x))` equals the model's logits.
+eager bidirectional mask) so that `body(prefix(x))` equals the model's logits. With PromptFL's
+prompt (`units: prompt`) the text embeddings' position/LayerNorm part runs in the body, after
+the prompt is inserted, so the prompt can be scored through the same vmapped path.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from f3ocus_ray.models.promptfl import PromptedVisionLanguageClassifier
 from f3ocus_ray.models.vilt import VisionLanguageClassifier
 from f3ocus_ray.scoring.split import PrefixSplit, register_prefix_split
 
@@ -41,12 +44,52 @@ def vilt_prefix_split(model: VisionLanguageClassifier) -> PrefixSplit:
         return hidden, _additive_mask(vilt.config, hidden, mask)
 
     def body(m: VisionLanguageClassifier, hidden: Tensor, additive_mask: Tensor) -> Tensor:
-        v = m.net.vilt
-        for layer in v.encoder.layer:
-            hidden = layer(hidden, additive_mask)[0]
-        return m.net.classifier(v.pooler(v.layernorm(hidden)))
+        return _encode(m, hidden, additive_mask)
 
     frozen = frozenset(n for n, _ in model.named_parameters() if n.startswith(_EMBEDDINGS))
+    if isinstance(model, PromptedVisionLanguageClassifier):
+        return _prompted_split(model, frozen)
+    return PrefixSplit(prefix=prefix, body=body, prefix_params=frozen)
+
+
+def _encode(m: VisionLanguageClassifier, hidden: Tensor, additive_mask: Tensor) -> Tensor:
+    v = m.net.vilt
+    for layer in v.encoder.layer:
+        hidden = layer(hidden, additive_mask)[0]
+    return m.net.classifier(v.pooler(v.layernorm(hidden)))
+
+
+def _prompted_split(model: PromptedVisionLanguageClassifier, frozen: frozenset[str]) -> PrefixSplit:
+    """PromptFL: the prompt enters before the text embeddings' position embeddings and
+    LayerNorm, so those move into the body; the image embeddings and the word lookups (the
+    non-vmappable part) stay in the prefix, with the attention mask (the prompt is all ones)."""
+    vilt = model.net.vilt
+    size = vilt.config.image_size
+
+    def prefix(
+        pixel_values: Tensor, input_ids: Tensor, attention_mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        emb = vilt.embeddings
+        n = pixel_values.shape[0]
+        pixel_mask = torch.ones((n, size, size), device=pixel_values.device)
+        image, image_mask, _ = emb.visual_embed(
+            pixel_values, pixel_mask, max_image_length=vilt.config.max_image_length
+        )
+        image = image + emb.token_type_embeddings(torch.ones_like(image_mask, dtype=torch.long))
+        words = emb.text_embeddings.word_embeddings(input_ids)
+        mask = torch.cat([model.prompt_mask(attention_mask), image_mask], dim=1)
+        shape = image.new_empty((n, mask.shape[1], image.shape[-1]))  # the mask's metadata
+        return words, image, _additive_mask(vilt.config, shape, mask)
+
+    def body(
+        m: PromptedVisionLanguageClassifier, words: Tensor, image: Tensor, additive_mask: Tensor
+    ) -> Tensor:
+        emb = m.net.vilt.embeddings
+        text = emb.text_embeddings(inputs_embeds=m.insert_prompt(words))
+        modality = torch.zeros(text.shape[:2], dtype=torch.long, device=text.device)
+        text = text + emb.token_type_embeddings(modality)
+        return _encode(m, torch.cat([text, image], dim=1), additive_mask)
+
     return PrefixSplit(prefix=prefix, body=body, prefix_params=frozen)
 
 
