@@ -25,7 +25,9 @@ class ClientTensors:
     input_ids: torch.Tensor  # (n, T) int64
     attention_mask: torch.Tensor  # (n, T) int64
     targets: torch.Tensor  # (n,) int64 answer ids (vqa) or (n, C) float32 multi-hot (multilabel)
-    task: str
+    task: str  # "vqa" | "multilabel": the client's own task
+    # the client's head: outputs [lo, hi) of a model shared by tasks (mixed data sets); None = all
+    outputs: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return self.pixel_values.shape[0]
@@ -38,6 +40,7 @@ class ClientTensors:
         attention_mask: np.ndarray,
         targets: np.ndarray,
         task: str,
+        outputs: tuple[int, int] | None = None,
     ) -> ClientTensors:
         pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         return cls(
@@ -46,10 +49,18 @@ class ClientTensors:
             attention_mask=torch.as_tensor(attention_mask, dtype=torch.long),
             targets=torch.as_tensor(targets),
             task=task,
+            outputs=outputs,
         )
 
     def forward(self, model: nn.Module, idx: torch.Tensor | slice) -> torch.Tensor:
-        return model(self.pixel_values[idx], self.input_ids[idx], self.attention_mask[idx])
+        """The logits of the client's head for samples `idx`."""
+        logits = model(self.pixel_values[idx], self.input_ids[idx], self.attention_mask[idx])
+        return select_outputs(logits, self.outputs)
+
+
+def select_outputs(logits: torch.Tensor, outputs: tuple[int, int] | None) -> torch.Tensor:
+    """The block [lo, hi) of the last dimension (one task's head of a shared model), or all."""
+    return logits if outputs is None else logits[..., outputs[0] : outputs[1]]
 
 
 def task_loss(logits: torch.Tensor, targets: torch.Tensor, task: str) -> torch.Tensor:
@@ -122,7 +133,13 @@ def evaluate(model: nn.Module, data: ClientTensors, batch_size: int) -> dict[str
         out["n"] += m
         out["loss_sum"] += float(task_loss(logits, targets, data.task)) * m
         if data.task == "vqa":
-            out["correct"] += float((logits.argmax(-1) == targets).sum())
+            correct = float((logits.argmax(-1) == targets).sum())
+            out["correct"] += correct
+            # one prediction and one truth per sample: micro-F1 of these counts is the accuracy,
+            # so VQA clients pool with classification clients in a mixed data set
+            out["tp"] += correct
+            out["fp"] += m - correct
+            out["fn"] += m - correct
         else:
             pred = logits > 0
             truth = targets > 0.5
@@ -133,7 +150,7 @@ def evaluate(model: nn.Module, data: ClientTensors, batch_size: int) -> dict[str
 
 
 def score_of(sums: dict[str, float], task: str) -> float:
-    """Accuracy (vqa) or micro-F1 (multilabel) from summed evaluation counts."""
+    """Accuracy (vqa) or micro-F1 (multilabel, mixed) from summed evaluation counts."""
     if task == "vqa":
         return sums["correct"] / max(sums["n"], 1.0)
     denom = 2 * sums["tp"] + sums["fp"] + sums["fn"]

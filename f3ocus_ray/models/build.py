@@ -29,6 +29,9 @@ class ModelSpec:
     units: str = "layers"  # "layers" (whole blocks), "adapters" or "lora" (one per block)
     adapter_reduction: int = 16
     lora_rank: int = 8
+    # sizes of the tasks' heads when tasks share the model (mixed data: answers, labels); they
+    # sum to num_outputs. Empty: one head.
+    output_blocks: tuple[int, ...] = ()
 
 
 def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
@@ -51,5 +54,6 @@ def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
             units=spec.units,
             adapter_reduction=spec.adapter_reduction,
             lora_rank=spec.lora_rank,
+            output_blocks=spec.output_blocks,
         )
     raise ValueError(f"unknown model {spec.name!r}")
