@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/f3ocus run experiments/demo.yaml
+	$(BIN)/f3ocus grid experiments/demo_grid.yaml
 
 # tests that start their own Ray head run in a second pytest process, apart from the
 # session's local Ray
@@ -32,4 +32,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check f3ocus_ray tests bench
 
 clean:
-	rm -rf $(VENV) runs data mlflow.db
+	rm -rf $(VENV) runs data mlflow.db reports ray_results

@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     grid.add_argument("--resume", action="store_true", help="finish the latest (or --run) grid run")
     grid.add_argument("--run", dest="run_name", help="the grid run's name (default: <grid>-<time>)")
     grid.add_argument(
+        "--report-dir", default="reports", help="where the grid's report goes (default: reports)"
+    )
+    grid.add_argument(
+        "--no-report", action="store_true", help="do not build and print the report at the end"
+    )
+    grid.add_argument(
         "--dry-run", action="store_true", help="count trials, clients and resources; run nothing"
     )
     grid.add_argument(
@@ -189,6 +195,15 @@ def _grid(args: argparse.Namespace) -> int:
         print(f"MLflow experiment {grid.name!r}, parent run {out.parent_run_id}")
     if out.best:
         print(f"best: {out.best}")
+    if out.parent_run_id and not args.no_report:
+        from f3ocus_ray.platform.report import build_report
+
+        uri = grid.trials[0].cfg.tracking.uri
+        path = build_report(grid.name, uri, args.report_dir, run_name=out.run_name)
+        tables = path / "tables.md"
+        if tables.is_file():
+            print(tables.read_text())
+        print(f"report (tables, CSV, plots): {path}")
     return 0 if "ERROR" not in out.statuses else 1
 
 

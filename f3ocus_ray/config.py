@@ -50,18 +50,19 @@ class _Strict(BaseModel):
 class SyntheticDataConfig(_Strict):
     """The embedded synthetic data set, generated (once, deterministically) when `path` is null."""
 
-    task: Literal["vqa", "domain_gap", "multilabel"] = Field(
+    task: Literal["vqa", "domain_gap", "multilabel", "mixed"] = Field(
         "vqa",
         description="vqa: the 9-client MedVQA-FL; domain_gap: 5 sources with their own image "
-        "style and phrasing (Task 1); multilabel: 15 findings, Dirichlet label shift",
+        "style and phrasing (Task 1); multilabel: 15 findings, Dirichlet label shift; mixed: "
+        "3 MedVQA-FL clients + n_clients multilabel clients, one model with two heads (Task 6)",
     )
     seed: int = 0
     scale: float = Field(0.002, gt=0, description="fraction of the paper's client sizes")
     min_per_client: int = Field(40, ge=5)
-    n_clients: int = Field(4, ge=1, description="multilabel only: number of clients")
-    alpha: float = Field(0.5, gt=0, description="multilabel only: Dirichlet concentration")
+    n_clients: int = Field(4, ge=1, description="multilabel, mixed: classification clients")
+    alpha: float = Field(0.5, gt=0, description="multilabel, mixed: Dirichlet concentration")
     samples_per_client: int = Field(
-        250, ge=5, description="multilabel and domain_gap: samples per client"
+        250, ge=5, description="multilabel, mixed and domain_gap: samples per client"
     )
 
 

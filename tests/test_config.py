@@ -84,8 +84,17 @@ def test_demo_config_is_valid():
 def test_every_experiment_file_is_valid(tmp_path):
     from pathlib import Path
 
-    files = sorted(p for p in Path("experiments").glob("*.yaml") if "grid" not in p.name)
-    assert len(files) >= 5
+    import yaml
+
+    from f3ocus_ray.platform.grid_spec import load_grid
+
+    files, grids = [], []
+    for p in sorted(Path("experiments").glob("*.yaml")):
+        (grids if "axes" in yaml.safe_load(p.read_text()) else files).append(p)
+    assert len(files) >= 6 and len(grids) >= 3
+    for g in grids:  # every trial of a runnable grid parses (paper_grid names future models)
+        grid = load_grid(g)
+        assert grid.trials and (g.stem == "paper_grid" or not grid.refused()), g
     for f in files:
         # real-data variants name a cluster path; point them at an existing folder here
         overrides = [f"data.path={tmp_path}"] if "_real" in f.stem else []

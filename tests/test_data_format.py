@@ -119,8 +119,8 @@ def test_loader_resizes_any_image_to_rgb_of_the_requested_size(tmp_path):
         (_vqa(image="../a.png"), "must be relative"),
         ({**_vqa(), "labels": ["x"]}, "mixes VQA keys"),
         (
-            {"image": "a.png", "labels": ["x"], "client": "c", "split": "train"},
-            "multilabel record in a vqa data set",
+            {"image": "a.png", "labels": ["x"], "client": "c1", "split": "train"},
+            "multilabel record for client 'c1', whose records are vqa (line 1)",
         ),
         (
             {"image": "a.png", "labels": "x", "client": "c", "split": "train"},

@@ -66,6 +66,13 @@ def test_grid_on_local_ray_one_finished_run_per_trial(ray_local, small_vqa, tmp_
     md = (folder / "comparison.md").read_text()
     assert "trial_00000 | FINISHED" in md and "## federation.strategy" in md
     assert (folder / "rounds.png").stat().st_size > 0
+    # the paper's tables: one row per method, the task as column, costs per client and round
+    tables = (folder / "tables.md").read_text()
+    assert "## Table 1" in tables and "## Table 2" in tables
+    t1 = (folder / "table1.csv").read_text().splitlines()
+    assert t1[0].startswith("method,") and {r.split(",")[0] for r in t1[1:]} == {"last_k", "random"}
+    for png in ("rounds_by_method_", "selection_usage_"):
+        assert len(list(folder.glob(f"{png}*.png"))) == 1
 
 
 def test_optuna_search_over_lr(ray_local, small_vqa, tmp_path):
@@ -147,3 +154,22 @@ def test_grid_logs_over_http_to_a_mlflow_server(ray_local, small_vqa, tmp_path, 
     # the artifacts went through the server into its artifact root
     assert any((tmp_path / "artifacts").rglob("round_002.json"))
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_dry_run_calibrates_its_estimate_from_one_timed_round(ray_local, small_vqa, tmp_path):
+    from f3ocus_ray.platform.dry_run import dry_run
+
+    # 10,000 rounds are never run: the calibration times one round of the first trial
+    extra = "cost: {setup_seconds: 0}"
+    path = tiny_grid(tmp_path, small_vqa, "seed: [0, 1]", name="tc", rounds=10_000, extra=extra)
+    said: list[str] = []
+    text = dry_run(load_grid(path, cwd=tmp_path), calibrate=True, progress=said.append)
+    [line] = [s for s in said if s.startswith("calibration:")]
+    per = float(line.split()[1])  # seconds per client-round
+    assert 0 < per < 30
+    assert "estimate (calibrated for tiny-vilt, stated for the others)" in text
+    cpu_hours = float(text.split("estimate (")[1].split("): ")[1].split(" CPU-hours")[0])
+    # 2 trials x 10,000 rounds x 4 clients on 1 worker x per, on bundles of 1 + 1 CPUs; `per`
+    # is printed to 0.01 s and the estimate to 0.1 h
+    factor = 2 * 10_000 * 4 / 3600 * 2
+    assert factor * (per - 0.005) - 0.05 <= cpu_hours <= factor * (per + 0.005) + 0.05

@@ -52,25 +52,25 @@ class ClientData:
 class FederatedDataset:
     """A data set split over clients; see :func:`load_dataset`.
 
-    Fields: ``root``, ``task`` ("vqa" | "multilabel"), ``clients`` (in order of first
-    appearance in the file), ``answers`` (sorted answer vocabulary over all splits; empty for
-    classification), ``labels`` (sorted label vocabulary; empty for VQA), ``image_size``,
-    ``records`` (the parsed annotation lines).
+    Fields: ``root``, ``task`` ("vqa" | "multilabel", or "mixed" when VQA clients and
+    classification clients share the data set), ``clients`` (in order of first appearance in
+    the file), ``answers`` (sorted answer vocabulary over all splits; empty without VQA
+    clients), ``labels`` (sorted label vocabulary; empty without classification clients),
+    ``image_size``, ``records`` (the parsed annotation lines).
     """
 
     def __init__(self, root: Path, records: list[Record], image_size: int):
         self.root = root
         self.records = records
         self.image_size = image_size
-        self.task = records[0].task
-        self.clients: list[str] = list(dict.fromkeys(r.client for r in records))
-        if self.task == "vqa":
-            self.answers: list[str] = sorted({r.answer for r in records})  # type: ignore[misc]
-            self.labels: list[str] = []
-        else:
-            self.answers = []
-            self.labels = sorted({lab for r in records for lab in r.labels or ()})
-        self._index = {v: i for i, v in enumerate(self.vocabulary)}
+        self._client_task = {r.client: r.task for r in records}  # one task per client
+        kinds = set(self._client_task.values())
+        self.task = kinds.pop() if len(kinds) == 1 else "mixed"
+        self.clients: list[str] = list(self._client_task)
+        self.answers: list[str] = sorted({r.answer for r in records if r.answer is not None})
+        self.labels: list[str] = sorted({lab for r in records for lab in r.labels or ()})
+        self._answer_index = {v: i for i, v in enumerate(self.answers)}
+        self._label_index = {v: i for i, v in enumerate(self.labels)}
         self._by_key: dict[tuple[str, str], list[Record]] = {}
         for r in records:
             self._by_key.setdefault((r.client, r.split), []).append(r)
@@ -78,12 +78,26 @@ class FederatedDataset:
 
     @property
     def vocabulary(self) -> list[str]:
-        """The class names: ``answers`` for VQA, ``labels`` for classification."""
-        return self.answers if self.task == "vqa" else self.labels
+        """The class names, one per model output: ``answers``, then ``labels``."""
+        return self.answers + self.labels
 
     @property
     def num_classes(self) -> int:
         return len(self.vocabulary)
+
+    def client_task(self, client: str) -> str:
+        """ "vqa" or "multilabel": the task of one client."""
+        if client not in self._client_task:
+            raise KeyError(f"unknown client {client!r}; known: {', '.join(self.clients)}")
+        return self._client_task[client]
+
+    def output_range(self, client: str) -> tuple[int, int] | None:
+        """The client's head among the model's outputs: the answers' or the labels' block of
+        ``vocabulary`` in a mixed data set; None (all outputs) otherwise."""
+        if self.task != "mixed":
+            return None
+        a = len(self.answers)
+        return (0, a) if self.client_task(client) == "vqa" else (a, a + len(self.labels))
 
     def client_records(self, client: str, split: str) -> list[Record]:
         """The annotation records of one client and split (file order)."""
@@ -105,18 +119,18 @@ class FederatedDataset:
         images = np.empty((len(recs), s, s, 3), dtype=np.uint8)
         for i, r in enumerate(recs):
             images[i] = read_image(self.root, r, s)
-        if self.task == "vqa":
+        if self.client_task(client) == "vqa":
             return ClientData(
                 client,
                 split,
                 images,
                 [r.question for r in recs],  # type: ignore[misc]
-                answer_ids=np.array([self._index[r.answer] for r in recs], dtype=np.int64),
+                answer_ids=np.array([self._answer_index[r.answer] for r in recs], dtype=np.int64),
                 question_types=[r.question_type for r in recs],
             )
         labels = np.zeros((len(recs), len(self.labels)), dtype=np.float32)
         for i, r in enumerate(recs):
-            labels[i, [self._index[lab] for lab in r.labels or ()]] = 1.0
+            labels[i, [self._label_index[lab] for lab in r.labels or ()]] = 1.0
         return ClientData(
             client, split, images, [CLASSIFICATION_PROMPT] * len(recs), label_matrix=labels
         )
@@ -131,9 +145,7 @@ class FederatedDataset:
     def questions(self, split: str | None = None) -> list[str]:
         """All questions in file order (the tokenizer's corpus); the prompt for classification."""
         recs = [r for r in self.records if split is None or r.split == split]
-        if self.task == "vqa":
-            return [r.question for r in recs]  # type: ignore[misc]
-        return [CLASSIFICATION_PROMPT] * len(recs)
+        return [CLASSIFICATION_PROMPT if r.question is None else r.question for r in recs]
 
     def sizes(self) -> dict[str, dict[str, int]]:
         """Samples per client and split."""
@@ -143,23 +155,25 @@ class FederatedDataset:
         """A short multi-line summary for logs."""
         sizes = self.sizes()
         total = {sp: sum(v[sp] for v in sizes.values()) for sp in SPLITS}
-        kind = "answers" if self.task == "vqa" else "labels"
+        kinds = [f"{len(self.answers)} answers"] if self.answers else []
+        kinds += [f"{len(self.labels)} labels"] if self.labels else []
         lines = [
             f"{self.root}: {self.task}, {len(self.clients)} clients, "
-            f"{total['train']} train / {total['test']} test, {self.num_classes} {kind}, "
+            f"{total['train']} train / {total['test']} test, {' + '.join(kinds)}, "
             f"{self.image_size}px"
         ]
         width = max(len(c) for c in self.clients)
         for c, v in sizes.items():
-            lines.append(f"  {c:<{width}}  train {v['train']:>7}  test {v['test']:>7}")
+            task = f"  ({self.client_task(c)})" if self.task == "mixed" else ""
+            lines.append(f"  {c:<{width}}  train {v['train']:>7}  test {v['test']:>7}{task}")
         return "\n".join(lines)
 
     def answer_counts(self, split: str = "train") -> Counter:
         """How often each answer (or label) occurs in a split."""
-        recs = (r for r in self.records if r.split == split)
-        if self.task == "vqa":
-            return Counter(r.answer for r in recs)
-        return Counter(lab for r in recs for lab in r.labels or ())
+        recs = [r for r in self.records if r.split == split]
+        return Counter(r.answer for r in recs if r.answer is not None) + Counter(
+            lab for r in recs for lab in r.labels or ()
+        )
 
     def __repr__(self) -> str:
         return (

@@ -7,7 +7,8 @@ One JSON object a line, paths relative to the data set folder::
     {"image": "images/c0/000001.png", "labels": ["Edema", "Mass"],
      "client": "c0", "split": "test"}                                    # classification
 
-An optional ``question_type`` (string) is kept; other keys are ignored. Any bad record
+A client holds records of one task; a data set may mix VQA and classification clients (the
+paper's Task 6). An optional ``question_type`` (string) is kept; other keys are ignored. Any bad record
 raises :class:`DataError` naming the file and line. :class:`DatasetWriter` builds a data set
 in a hidden sibling folder and renames it into place, so an interrupted write never leaves a
 half-written data set.
@@ -121,7 +122,7 @@ def _parse_record(obj, where: str, line: int) -> Record:
 
 
 def read_annotations(root: str | Path) -> list[Record]:
-    """Parse and validate ``root/annotations.jsonl``; all records must be of one task."""
+    """Parse and validate ``root/annotations.jsonl``; each client's records are of one task."""
     root = Path(root)
     path = root / ANNOTATIONS
     if not root.is_dir():
@@ -129,6 +130,7 @@ def read_annotations(root: str | Path) -> list[Record]:
     if not path.is_file():
         raise DataError(f"{path}: not found (a data set folder needs an {ANNOTATIONS})")
     records: list[Record] = []
+    first_of_client: dict[str, Record] = {}
     try:
         with path.open(encoding="utf-8") as fh:
             for line, text in enumerate(fh, start=1):
@@ -140,10 +142,12 @@ def read_annotations(root: str | Path) -> list[Record]:
                 except json.JSONDecodeError as e:
                     raise DataError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from None
                 rec = _parse_record(obj, where, line)
-                if records and rec.task != records[0].task:
+                first = first_of_client.setdefault(rec.client, rec)
+                if rec.task != first.task:
                     raise DataError(
-                        f"{where}: {rec.task} record in a {records[0].task} data set "
-                        f"(line {records[0].line} sets the task); do not mix VQA and classification"
+                        f"{where}: {rec.task} record for client {rec.client!r}, whose records are "
+                        f"{first.task} (line {first.line}); a client holds one task (a data set "
+                        "may mix VQA clients and classification clients)"
                     )
                 records.append(rec)
     except UnicodeDecodeError as e:

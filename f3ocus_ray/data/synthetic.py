@@ -8,9 +8,10 @@ a pure function of its arguments.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,9 @@ MEDVQA_FL_CLIENTS: tuple[ClientInfo, ...] = (
     ClientInfo("kidney_cortex", "Kidney cortex microscope", 236_386),
     ClientInfo("abdominal_ct", "Abdominal CT", 107_624),
 )
+
+# Task 6's VQA clients (with multi-label chest X-ray classification clients beside them)
+MIXED_VQA_CLIENTS = ("chest_xray", "colon_pathology", "dermatoscope")
 
 
 @dataclass(frozen=True)
@@ -173,10 +177,13 @@ def synthesize(
     label shift over ``n_clients`` clients of ``samples_per_client`` images each.
     ``task="domain_gap"``: 5 VQA source clients with their own image style and phrasing
     (Task 1's stand-in), ``samples_per_client`` each.
+    ``task="mixed"``: Task 6's stand-in, 3 MedVQA-FL clients (:data:`MIXED_VQA_CLIENTS`, sized
+    by ``scale`` and ``min_per_client``) and ``n_clients`` multi-label chest X-ray clients
+    (``cls_<i>``, Dirichlet(``alpha``), ``samples_per_client`` each).
     Refuses a non-empty ``out_dir`` unless ``overwrite``; the folder appears atomically.
     """
     from .domain_gap import generate_domain_gap
-    from .multilabel import generate_multilabel
+    from .multilabel import MultilabelSample, generate_multilabel
 
     _check_seed(seed)
     if task == "vqa":
@@ -189,7 +196,7 @@ def synthesize(
         samples = generate_domain_gap(
             seed=seed, samples_per_client=samples_per_client, image_size=image_size
         )
-    elif task == "multilabel":
+    elif task in ("multilabel", "mixed"):
         params = {"n_clients": n_clients, "alpha": alpha, "samples_per_client": samples_per_client}
         samples = generate_multilabel(
             seed=seed,
@@ -198,11 +205,24 @@ def synthesize(
             samples_per_client=samples_per_client,
             image_size=image_size,
         )
+        if task == "mixed":
+            params.update(scale=scale, min_per_client=min_per_client)
+            vqa = generate_vqa(
+                seed=seed,
+                scale=scale,
+                min_per_client=min_per_client,
+                image_size=image_size,
+                clients=MIXED_VQA_CLIENTS,
+            )
+            renamed = (replace(s, client=s.client.replace("client_", "cls_")) for s in samples)
+            samples = itertools.chain(vqa, renamed)
     else:
-        raise DataError(f"unknown task {task!r} (expected 'vqa', 'domain_gap' or 'multilabel')")
+        raise DataError(
+            f"unknown task {task!r} (expected 'vqa', 'domain_gap', 'multilabel' or 'mixed')"
+        )
     with DatasetWriter(out_dir, overwrite=overwrite) as writer:
         for s in samples:
-            if task != "multilabel":
+            if not isinstance(s, MultilabelSample):
                 writer.add_vqa(
                     s.image,
                     client=s.client,

@@ -31,14 +31,16 @@ from f3ocus_ray.fl.training import ClientTensors
 @dataclass(frozen=True)
 class DataFacts:
     path: Path
-    task: str  # "vqa" | "multilabel"
+    task: str  # "vqa" | "multilabel" | "mixed" (VQA and classification clients)
     clients: list[str]
     n_train: list[int]
     n_test: list[int]
-    num_outputs: int  # answers (vqa) or findings (multilabel)
+    num_outputs: int  # answers (vqa), findings (multilabel) or both (mixed: two heads)
+    output_blocks: tuple[int, ...]  # mixed: (answers, findings), one head each; else ()
     vocab_size: int
     tokenizer_json: str
     majority_score: float  # accuracy of the majority answer, or F1 of the majority label set
+    # (mixed: micro-F1 of both, pooled)
     question_only_score: float | None  # accuracy of the best blind guess per question (vqa)
 
 
@@ -67,8 +69,8 @@ def ensure_synthetic(cfg: DataConfig) -> Path:
     return path
 
 
-def _multilabel_majority_f1(ds: FederatedDataset) -> float:
-    """Micro-F1 on test of always predicting the labels present in most train records."""
+def _multilabel_majority_counts(ds: FederatedDataset) -> tuple[int, int, int]:
+    """(tp, fp, fn) on test of always predicting the labels present in most train records."""
     train = [r for r in ds.records if r.split == "train"]
     common = {lab for lab in ds.labels if sum(lab in r.labels for r in train) > len(train) / 2}
     tp = fp = fn = 0
@@ -80,7 +82,32 @@ def _multilabel_majority_f1(ds: FederatedDataset) -> float:
                 fp + len(common - truth),
                 fn + len(truth - common),
             )
+    return tp, fp, fn
+
+
+def _micro_f1(tp: float, fp: float, fn: float) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def _blind_baselines(ds: FederatedDataset) -> tuple[float, float | None]:
+    """(majority score, question-only score or None) of the chosen clients' records.
+
+    Mixed data sets pool the counts as evaluation does: a VQA answer is one prediction and one
+    truth, so its correct answers are true positives and its wrong ones a false positive and a
+    false negative each; the question-only baseline is VQA's alone (None when mixed)."""
+    if ds.task == "vqa":
+        blind = vqa_baselines(ds)
+        return blind.majority, blind.question_only
+    if ds.task == "multilabel":
+        return _micro_f1(*_multilabel_majority_counts(ds)), None
+    by_task = {
+        t: FederatedDataset(ds.root, [r for r in ds.records if r.task == t], ds.image_size)
+        for t in ("vqa", "multilabel")
+    }
+    tp, fp, fn = _multilabel_majority_counts(by_task["multilabel"])
+    n_vqa = sum(r.split == "test" for r in by_task["vqa"].records)
+    correct = vqa_baselines(by_task["vqa"]).majority * n_vqa
+    return _micro_f1(tp + correct, fp + n_vqa - correct, fn + n_vqa - correct), None
 
 
 def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:
@@ -105,11 +132,7 @@ def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:
     for c, a, b in zip(clients, n_train, n_test, strict=True):
         if not a or not b:
             raise DataError(f"{path}: client {c!r} has {a} train and {b} test records")
-    if ds.task == "vqa":
-        blind = vqa_baselines(sub)
-        majority, question_only = blind.majority, blind.question_only
-    else:
-        majority, question_only = _multilabel_majority_f1(sub), None
+    majority, question_only = _blind_baselines(sub)
     corpus = sub.questions("train")
     if answers_in_vocab and ds.task == "vqa":
         from f3ocus_ray.data.generative import normalise_answer
@@ -119,11 +142,12 @@ def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:
     tok = train_tokenizer(corpus, vocab_size=cfg.tokenizer_vocab_size)
     return DataFacts(
         path=path.resolve(),
-        task=ds.task,
+        task=sub.task,
         clients=clients,
         n_train=n_train,
         n_test=n_test,
         num_outputs=ds.num_classes,  # over the whole data set, as the workers see it
+        output_blocks=(len(ds.answers), len(ds.labels)) if ds.task == "mixed" else (),
         vocab_size=tok.get_vocab_size(),
         tokenizer_json=tokenizer_to_json(tok),
         majority_score=majority,
@@ -157,5 +181,6 @@ def load_client_tensors(
         )
         return ClientTensors.from_arrays(part.images, ids, mask, targets, "generative")
     ids, mask = encode_questions(tokenizer, part.questions, max_len)
-    targets = part.answer_ids if ds.task == "vqa" else part.label_matrix
-    return ClientTensors.from_arrays(part.images, ids, mask, targets, ds.task)
+    return ClientTensors.from_arrays(
+        part.images, ids, mask, part.targets, ds.client_task(client), ds.output_range(client)
+    )

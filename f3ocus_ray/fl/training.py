@@ -29,7 +29,9 @@ class ClientTensors:
     # tokens (generative: targets[:, t] is the token logits[:, t] must predict, -100 where no
     # loss: prompt and padding; see f3ocus_ray/data/generative.py)
     targets: torch.Tensor
-    task: str  # "vqa" | "multilabel" | "generative"
+    task: str  # the client's own task: "vqa" | "multilabel" | "generative"
+    # the client's head: outputs [lo, hi) of a model shared by tasks (mixed data sets); None = all
+    outputs: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return self.pixel_values.shape[0]
@@ -42,6 +44,7 @@ class ClientTensors:
         attention_mask: np.ndarray,
         targets: np.ndarray,
         task: str,
+        outputs: tuple[int, int] | None = None,
     ) -> ClientTensors:
         pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         return cls(
@@ -50,10 +53,13 @@ class ClientTensors:
             attention_mask=torch.as_tensor(attention_mask, dtype=torch.long),
             targets=torch.as_tensor(targets),
             task=task,
+            outputs=outputs,
         )
 
     def forward(self, model: nn.Module, idx: torch.Tensor | slice) -> torch.Tensor:
-        return model(self.pixel_values[idx], self.input_ids[idx], self.attention_mask[idx])
+        """The logits of the client's head for samples `idx`."""
+        logits = model(self.pixel_values[idx], self.input_ids[idx], self.attention_mask[idx])
+        return select_outputs(logits, self.outputs)
 
     def to(self, device: torch.device | str) -> ClientTensors:
         """The same split on `device` (self when already there)."""
@@ -65,7 +71,13 @@ class ClientTensors:
             self.attention_mask.to(device),
             self.targets.to(device),
             self.task,
+            self.outputs,
         )
+
+
+def select_outputs(logits: torch.Tensor, outputs: tuple[int, int] | None) -> torch.Tensor:
+    """The block [lo, hi) of the last dimension (one task's head of a shared model), or all."""
+    return logits if outputs is None else logits[..., outputs[0] : outputs[1]]
 
 
 IGNORE = -100  # generative targets: no loss at this position
@@ -157,7 +169,13 @@ def evaluate(model: nn.Module, data: ClientTensors, batch_size: int) -> dict[str
         out["n"] += m
         out["loss_sum"] += float(task_loss(logits, targets, data.task)) * m
         if data.task == "vqa":
-            out["correct"] += float((logits.argmax(-1) == targets).sum())
+            correct = float((logits.argmax(-1) == targets).sum())
+            out["correct"] += correct
+            # one prediction and one truth per sample: micro-F1 of these counts is the accuracy,
+            # so VQA clients pool with classification clients in a mixed data set
+            out["tp"] += correct
+            out["fp"] += m - correct
+            out["fn"] += m - correct
         elif data.task == "generative":
             out["correct"] += float(generative_exact_match(logits, targets).sum())
         else:
@@ -185,7 +203,7 @@ def generative_exact_match(logits: torch.Tensor, targets: torch.Tensor) -> torch
 
 
 def score_of(sums: dict[str, float], task: str) -> float:
-    """Accuracy (vqa, generative) or micro-F1 (multilabel) from summed evaluation counts."""
+    """Accuracy (vqa, generative) or micro-F1 (multilabel, mixed) from summed evaluation counts."""
     if task in ("vqa", "generative"):
         return sums["correct"] / max(sums["n"], 1.0)
     denom = 2 * sums["tp"] + sums["fp"] + sums["fn"]

@@ -153,8 +153,9 @@ class ClientWorker:
         t0 = time.perf_counter()
         data = self._client(client, "train")
         self._sync(state, versions)
-        names = self.space.trainable(mask, self.spec.training.train_head)
-        params = self.space.apply(self.model, mask, self.spec.training.train_head)
+        head = self.spec.training.train_head
+        names = self.space.trainable(mask, head, data.outputs)
+        params = self.space.apply(self.model, mask, head, data.outputs)
         tr = self.spec.training
         step_loss, own = None, []
         if self._feddat:

@@ -37,6 +37,9 @@ class ModelSpec:
     freeze_vision: bool = True  # the vision tower is frozen; False: every client trains it
     vision_layers: int = 2  # tiny configs: blocks of the vision tower
     max_answer_len: int = 4  # generative families: answer tokens (plus EOS) after the prompt
+    # sizes of the tasks' heads when tasks share the model (mixed data: answers, labels); they
+    # sum to num_outputs. Empty: one head.
+    output_blocks: tuple[int, ...] = ()
 
 
 def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
@@ -64,5 +67,6 @@ def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
             adapter_reduction=spec.adapter_reduction,
             lora_rank=spec.lora_rank,
             prompt_length=spec.prompt_length,
+            output_blocks=spec.output_blocks,
         )
     raise ValueError(f"unknown model {spec.name!r}")

@@ -20,10 +20,16 @@ class Unit:
     params: tuple[str, ...]
 
 
+OutputRange = tuple[int, int]  # [lo, hi) of the model's outputs: one task's head
+
+
 @dataclass(frozen=True)
 class LayerSpace:
     units: tuple[Unit, ...]
     head: tuple[str, ...]
+    # a model shared by tasks (mixed data sets): the head parameters only one task's clients
+    # train, by that task's output range; every other head parameter is trained by all clients
+    task_heads: tuple[tuple[OutputRange, tuple[str, ...]], ...] = ()
 
     @classmethod
     def from_prefixes(
@@ -65,19 +71,29 @@ class LayerSpace:
         """Every parameter the federation can train: all units, then the head."""
         return tuple(n for u in self.units for n in u.params) + self.head
 
-    def trainable(self, mask: np.ndarray, train_head: bool = True) -> tuple[str, ...]:
-        """Parameter names one client trains under its unit mask (length num_units)."""
+    def trainable(
+        self, mask: np.ndarray, train_head: bool = True, outputs: OutputRange | None = None
+    ) -> tuple[str, ...]:
+        """Parameter names one client trains under its unit mask (length num_units); a client
+        whose head is the output range `outputs` trains no other task's head."""
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (self.num_units,):
             raise ValueError(f"mask shape {mask.shape} != ({self.num_units},)")
         names = tuple(n for u, m in zip(self.units, mask, strict=True) if m for n in u.params)
-        return names + (self.head if train_head else ())
+        if not train_head:
+            return names
+        foreign = {n for r, params in self.task_heads if r != outputs for n in params}
+        return names + tuple(n for n in self.head if n not in foreign)
 
     def apply(
-        self, model: nn.Module, mask: np.ndarray, train_head: bool = True
+        self,
+        model: nn.Module,
+        mask: np.ndarray,
+        train_head: bool = True,
+        outputs: OutputRange | None = None,
     ) -> list[nn.Parameter]:
         """Freeze everything but the masked units (and head); return the trainable parameters."""
-        keep = set(self.trainable(mask, train_head))
+        keep = set(self.trainable(mask, train_head, outputs))
         params = []
         for name, p in model.named_parameters():
             p.requires_grad_(name in keep)

@@ -6,6 +6,8 @@ uses the same model with one logit per finding (binary cross-entropy).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 from transformers import ViltConfig, ViltForQuestionAnswering
@@ -17,6 +19,18 @@ from f3ocus_ray.models.layer_space import LayerSpace
 _UNIT_FILTERS = {"lora": "lora_", "layernorm": "layernorm", "bias": ".bias"}
 # unit mode -> what follows a block's prefix in its unit's parameter names
 _UNIT_SUFFIX = {"adapters": "adapter.", "dual_adapters": "adapter.shared."}
+
+
+class TaskHeads(nn.Module):
+    """One output layer per task, concatenated: tasks sharing the model keep their own heads."""
+
+    def __init__(self, in_features: int, sizes: tuple[int, ...]):
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(in_features, s) for s in sizes)
+        self.ranges = [(int(sum(sizes[:k])), int(sum(sizes[: k + 1]))) for k in range(len(sizes))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([h(x) for h in self.heads], dim=-1)
 
 
 class VisionLanguageClassifier(nn.Module):
@@ -52,13 +66,18 @@ def build_tiny_vilt(
     adapter_reduction: int = 16,
     lora_rank: int = 8,
     prompt_length: int = 8,
+    output_blocks: tuple[int, ...] = (),
 ) -> tuple[VisionLanguageClassifier, LayerSpace]:
     """Build the model with weights fixed by `init_seed` (identical on every worker).
 
     The head (final norm, pooler, classifier) is trained by every client; with
     `train_embeddings` the text and patch embeddings join it (useful when the weights are
-    random rather than pretrained: a frozen random patch projection slows learning).
+    random rather than pretrained: a frozen random patch projection slows learning). With
+    several `output_blocks` (tasks sharing the model), the classifier's last layer is one
+    linear head per task, trained by that task's clients only; the layers before it are shared.
     """
+    if output_blocks and sum(output_blocks) != num_outputs:
+        raise ValueError(f"output_blocks {output_blocks} do not sum to num_outputs {num_outputs}")
     cfg = ViltConfig(
         hidden_size=hidden_size,
         num_hidden_layers=num_layers,
@@ -79,6 +98,9 @@ def build_tiny_vilt(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = VisionLanguageClassifier(ViltForQuestionAnswering(cfg))
+        if len(output_blocks) > 1:
+            last = model.net.classifier[-1]
+            model.net.classifier[-1] = TaskHeads(last.in_features, tuple(output_blocks))
         if units == "prompt":
             from f3ocus_ray.models.promptfl import PromptedVisionLanguageClassifier
 
@@ -113,4 +135,12 @@ def build_tiny_vilt(
         head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."]
         + (["net.vilt.embeddings."] if train_embeddings else []),
     )
+    last = model.net.classifier[-1]
+    if isinstance(last, TaskHeads):
+        prefix = f"net.classifier.{len(model.net.classifier) - 1}.heads"
+        task_heads = tuple(
+            (r, tuple(n for n in space.head if n.startswith(f"{prefix}.{k}.")))
+            for k, r in enumerate(last.ranges)
+        )
+        space = replace(space, task_heads=task_heads)
     return model, space

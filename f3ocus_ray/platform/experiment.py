@@ -72,6 +72,7 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         vocab_size=facts.vocab_size,
         max_text_len=cfg.data.max_question_length,
         num_outputs=facts.num_outputs,
+        output_blocks=facts.output_blocks,
         init_seed=m.init_seed,
         train_embeddings=m.train_embeddings,
         initializer_range=m.initializer_range,
@@ -304,7 +305,7 @@ def run_experiment(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     (run_dir / "tokenizer.json").write_text(facts.tokenizer_json)
-    metric = "accuracy" if facts.task == "vqa" else "micro-F1"
+    metric = "accuracy" if facts.task == "vqa" else "micro-F1"  # mixed: pooled micro-F1
 
     if opts.tracker is not None:
         tracking = contextlib.nullcontext(opts.tracker)

@@ -111,6 +111,7 @@ def score_units(
         max_iter=max_iter,
         seed=0 if seed is None else seed,
         exact=exact,
+        outputs=data.outputs,
     )
     raw = score_problem(problem, method)
     return UnitScores(raw=raw, normalised=normalise(raw), seconds=time.perf_counter() - start)

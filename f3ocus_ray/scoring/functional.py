@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from f3ocus_ray.fl.training import select_outputs
 from f3ocus_ray.scoring.split import find_prefix_split
 
 
@@ -33,7 +34,8 @@ class ModelFunction:
 
     If the model has a frozen-prefix split and no name in `wrt` lies in its prefix, the prefix
     runs once here under no_grad and `self.inputs` are its outputs; otherwise `self.inputs` are
-    the model inputs. Either way `self(params, *self.inputs)` are the model's logits.
+    the model inputs. Either way `self(params, *self.inputs)` are the model's logits (only the
+    block `outputs` = [lo, hi) of them if given: one task's head of a model shared by tasks).
     """
 
     def __init__(
@@ -43,7 +45,9 @@ class ModelFunction:
         wrt: Collection[str],
         *,
         use_split: bool = True,
+        outputs: tuple[int, int] | None = None,
     ):
+        self.outputs = outputs
         split = find_prefix_split(model) if use_split else None
         self.split_used = split is not None and split.prefix_params.isdisjoint(wrt)
         if self.split_used:
@@ -71,7 +75,7 @@ class ModelFunction:
     def __call__(self, params: Mapping[str, Tensor], *xs: Tensor) -> Tensor:
         full = {f"m.{k}": v for k, v in self._constants.items()}
         full.update({f"m.{k}": v for k, v in params.items()})
-        return functional_call(self._bound, full, xs)
+        return select_outputs(functional_call(self._bound, full, xs), self.outputs)
 
     def one(self, params: Mapping[str, Tensor], *x: Tensor) -> Tensor:
         """Logits of one sample given without its batch dimension (shape (1, ...))."""

@@ -20,7 +20,7 @@ Grads = dict[str, Tensor]
 def _over_chunks(
     problem: ScoringProblem, per_chunk: Callable[[ModelFunction, Grads, slice], Grads]
 ) -> Grads:
-    fn = ModelFunction(problem.model, problem.inputs, problem.names)
+    fn = problem.function()
     primals = fn.primals(problem.names)
     total: Grads | None = None
     for start in range(0, fn.n, problem.chunk_size):

@@ -72,7 +72,7 @@ def ntk_operator(
 
 
 def logits_eigenvalues(problem: ScoringProblem) -> np.ndarray:
-    fn = ModelFunction(problem.model, problem.inputs, problem.names)
+    fn = problem.function()
     with torch.no_grad():
         per_sample = fn(fn.primals(problem.names), *fn.rows(slice(0, 1))).numel()
     values = []
@@ -96,7 +96,7 @@ def logits_eigenvalues(problem: ScoringProblem) -> np.ndarray:
 
 
 def exact_eigenvalues(problem: ScoringProblem) -> np.ndarray:
-    fn = ModelFunction(problem.model, problem.inputs, problem.names, use_split=False)
+    fn = problem.function(use_split=False)
     if problem.mode == "loss":
         targets, loss_fn = problem.require_loss()
 

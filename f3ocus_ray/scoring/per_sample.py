@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
-from f3ocus_ray.scoring.functional import ModelFunction
 from f3ocus_ray.scoring.problem import ScoringProblem, flatten_units
 
 log = logging.getLogger(__name__)
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 def per_sample_gradients(problem: ScoringProblem) -> list[Tensor]:
     """Per unit l, J_l of shape (n, d_l): row i is the flattened gradient of sample i's loss."""
     targets, loss_fn = problem.require_loss()
-    fn = ModelFunction(problem.model, problem.inputs, problem.names)
+    fn = problem.function()
     primals = fn.primals(problem.names)
 
     def sample_loss(params: dict[str, Tensor], target: Tensor, *x: Tensor) -> Tensor:

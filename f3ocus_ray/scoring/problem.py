@@ -13,6 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from f3ocus_ray.fl.training import select_outputs
+from f3ocus_ray.scoring.functional import ModelFunction
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """(logits (b, ...), targets (b, ...)) -> the mean loss over the b samples (a scalar)."""
 
@@ -39,6 +42,7 @@ class ScoringProblem:
     max_iter: int = 100
     seed: int = 0
     exact: bool = False
+    outputs: tuple[int, int] | None = None  # the client's head among the logits; None = all
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -67,6 +71,22 @@ class ScoringProblem:
         if self.targets is None or self.loss_fn is None:
             raise ValueError("this score needs targets and a loss_fn")
         return self.targets, self.loss_fn
+
+    def function(
+        self, inputs: tuple[Tensor, ...] | None = None, *, use_split: bool = True
+    ) -> ModelFunction:
+        """The model as a function of the units' parameters, on `inputs` (default: the samples)."""
+        return ModelFunction(
+            self.model,
+            self.inputs if inputs is None else inputs,
+            self.names,
+            use_split=use_split,
+            outputs=self.outputs,
+        )
+
+    def logits(self, sl: slice) -> Tensor:
+        """The client's logits of samples `sl`, by a plain forward pass (autograd applies)."""
+        return select_outputs(self.model(*(x[sl] for x in self.inputs)), self.outputs)
 
     def parameters(self) -> dict[str, Tensor]:
         """Current values of the units' parameters, detached."""

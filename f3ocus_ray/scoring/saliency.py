@@ -12,7 +12,6 @@ import torch
 from torch import Tensor
 from torch.func import grad
 
-from f3ocus_ray.scoring.functional import ModelFunction
 from f3ocus_ray.scoring.gradients import hessian_gradient_product, mean_loss_gradient
 from f3ocus_ray.scoring.per_sample import per_sample_grams
 from f3ocus_ray.scoring.problem import ScoringProblem, unit_sums
@@ -91,7 +90,7 @@ def synflow(problem: ScoringProblem) -> np.ndarray:
         torch.ones_like(x[:1], dtype=torch.float64 if x.is_floating_point() else x.dtype)
         for x in problem.inputs
     )
-    fn = ModelFunction(problem.model, ones, problem.names, use_split=False)
+    fn = problem.function(ones, use_split=False)
     state = {
         k: (v.abs().double() if v.is_floating_point() else v) for k, v in fn.constants().items()
     }
@@ -141,7 +140,7 @@ def fedselect(problem: ScoringProblem) -> np.ndarray:
         for step in range(FEDSELECT_STEPS):
             start = (step * problem.chunk_size) % n
             sl = slice(start, start + problem.chunk_size)
-            logits = problem.model(*(x[sl] for x in problem.inputs))
+            logits = problem.logits(sl)
             loss = problem.loss_fn(logits, problem.targets[sl])
             opt.zero_grad(set_to_none=True)
             loss.backward()

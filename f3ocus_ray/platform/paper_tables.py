@@ -1,0 +1,173 @@
+"""The paper's two tables from MLflow runs: Table 1 (methods x tasks, mean ± std over seeds) and
+Table 2 (per method: score, communication, trainable parameters, compute, wall time).
+
+A run's method is its `method` axis when the grid names one, else a label derived from its
+logged config (strategy, meta-heuristic, trained units); its task is its `task` axis, else its
+config's `name`. Every per-round figure is the mean over the run's rounds, then over seeds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# strategy "full" trains every unit: a PEFT baseline named by what its units are
+_FULL_METHODS = {
+    "layers": "full fine-tuning",
+    "adapters": "adapters (all layers)",
+    "lora": "LoRA",
+    "layernorm": "LayerNorm tuning",
+    "bias": "bias tuning",
+    "prompt": "PromptFL",
+    "dual_adapters": "FedDAT",
+}
+FULL_FINE_TUNING = _FULL_METHODS["layers"]
+
+# per-round metrics averaged for Table 2, and their column names
+_ROUND_METRICS = {
+    "mbit_up": "Mbit up / client / round",
+    "trainable_params": "trainable params / client",
+    "gflops_per_client": "GFLOPs / client / round",
+    "seconds_score": "s scoring / round",
+    "seconds_select": "s selection / round",
+    "seconds_train": "s training / round",
+}
+_PER_CLIENT = {"mbit_up", "trainable_params"}  # logged summed over clients
+
+
+def method_label(params: dict[str, str], axes: dict[str, str]) -> str:
+    """The run's method: its `method` axis, else strategy [meta-heuristic] [+ units]."""
+    if "method" in axes:
+        return axes["method"]
+    strategy = params.get("federation.strategy", "?")
+    units = params.get("model.units", "layers")
+    if strategy == "full":
+        return _FULL_METHODS.get(units, f"full ({units})")
+    label = f"f3ocus-{params.get('selection.algorithm')}" if strategy == "f3ocus" else strategy
+    return label if units == "layers" else f"{label} + {units}"
+
+
+def task_label(params: dict[str, str], axes: dict[str, str]) -> str:
+    return axes.get("task", params.get("name", "?"))
+
+
+@dataclass
+class RunFigures:
+    """What the tables need of one finished run."""
+
+    method: str
+    task: str
+    final: float  # the metric after the last round
+    curve: list[float]  # the metric per round
+    per_round: dict[str, float]  # mean over rounds of each Table 2 metric (per client)
+    usage: np.ndarray | None = None  # (units,) share of clients training each unit, all rounds
+
+
+@dataclass
+class Cell:
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float:
+        return statistics.pstdev(self.values) if len(self.values) > 1 else 0.0
+
+    def text(self, scale: float = 100.0) -> str:
+        if not self.values:
+            return "–"
+        return f"{self.mean * scale:.2f} ± {self.std * scale:.2f}"
+
+
+def run_figures(client, run, metric: str, axes: dict[str, str], n_clients: int) -> RunFigures:
+    """Read one run's curve and per-round costs from MLflow."""
+    params = run.data.params
+    hist = sorted(client.get_metric_history(run.info.run_id, metric), key=lambda m: m.step)
+    curve = [m.value for m in hist if m.step >= 1]
+    per_round = {}
+    for key in _ROUND_METRICS:
+        values = [m.value for m in client.get_metric_history(run.info.run_id, key) if m.step >= 1]
+        if values:
+            mean = statistics.fmean(values)
+            per_round[key] = mean / n_clients if key in _PER_CLIENT else mean
+    return RunFigures(
+        method=method_label(params, axes),
+        task=task_label(params, axes),
+        final=curve[-1] if curve else float("nan"),
+        curve=curve,
+        per_round=per_round,
+    )
+
+
+def method_order(methods: Iterable[str]) -> list[str]:
+    """F3OCUS variants first, then LNTK, then the rest alphabetically (PEFT baselines last)."""
+    peft = set(_FULL_METHODS.values())
+
+    def key(m: str) -> tuple[int, str]:
+        rank = 0 if m.startswith("f3ocus") else 1 if m.startswith("lntk") else 3 if m in peft else 2
+        return rank, m
+
+    return sorted(set(methods), key=key)
+
+
+def table1(runs: list[RunFigures]) -> tuple[list[str], list[list[str]]]:
+    """Methods x tasks, final metric in percent, mean ± std over the runs (seeds) of each."""
+    tasks = sorted({r.task for r in runs})
+    cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
+    for r in runs:
+        cells[r.method, r.task].values.append(r.final)
+    rows = [[m, *(cells[m, t].text() for t in tasks)] for m in method_order(r.method for r in runs)]
+    return ["method", *tasks], rows
+
+
+def table2(runs: list[RunFigures], task: str) -> tuple[list[str], list[list[str]]]:
+    """One task: per method the score and the per-round costs, and the communication saved
+    against full fine-tuning when the runs hold it."""
+    chosen = [r for r in runs if r.task == task]
+    by_method: dict[str, list[RunFigures]] = defaultdict(list)
+    for r in chosen:
+        by_method[r.method].append(r)
+
+    def mean_of(rs: list[RunFigures], key: str) -> float:
+        values = [r.per_round[key] for r in rs if key in r.per_round]
+        return statistics.fmean(values) if values else float("nan")
+
+    full = by_method.get(FULL_FINE_TUNING)
+    full_mbit = mean_of(full, "mbit_up") if full else None
+    header = ["method", "score (%)", *_ROUND_METRICS.values()]
+    if full_mbit:
+        header.append("communication vs full FT")
+    rows = []
+    for m in method_order(by_method):
+        rs = by_method[m]
+        row = [m, Cell([r.final for r in rs]).text()]
+        for key in _ROUND_METRICS:
+            v = mean_of(rs, key)
+            row.append(_fmt(v, key))
+        if full_mbit:
+            mbit = mean_of(rs, "mbit_up")
+            row.append(f"{full_mbit / mbit:.1f}× less" if mbit > 0 else "–")
+        rows.append(row)
+    return header, rows
+
+
+def _fmt(v: float, key: str) -> str:
+    if v != v:  # nan
+        return "–"
+    if key == "trainable_params":
+        return f"{v:,.0f}"
+    if key.startswith("seconds"):
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(out)
