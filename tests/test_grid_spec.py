@@ -89,11 +89,13 @@ def test_paper_grid_dry_run_counts_over_10k_client_experiments(tmp_path):
     grid = load_grid(ROOT / "experiments" / "paper_grid.yaml", cwd=tmp_path)
     text = dry_run(grid)
     n_clients = int(text.split("client-level experiments: ")[1].split()[0].replace(",", ""))
-    assert n_clients >= 10_000
-    assert f"{len(grid.trials)} trials" in text
-    # models the engine cannot run yet are counted, and said to be not runnable
-    assert "not runnable yet" in text and "model.name" in text
-    assert "runnable now: " in text and "CPU-hours" in text
+    # 15 methods x 2 budgets x 3 seeds per (task, model); tasks of 5, 8, 9, 4, 10 and 3 + 2
+    # clients; the two classification families on all six, the two generative ones on 1-3
+    per = 15 * 2 * 3
+    assert n_clients == per * (2 * (5 + 8 + 9 + 4 + 10 + 5) + 2 * (5 + 8 + 9)) >= 10_000
+    assert len(grid.trials) == per * (2 * 6 + 2 * 3)
+    assert f"{len(grid.trials)} trials" in text and "CPU-hours" in text
+    assert f"runnable now: {len(grid.trials)} of {len(grid.trials)} trials" in text
 
 
 def test_smoke_grid_dry_run(tmp_path, capsys, monkeypatch):

@@ -434,3 +434,22 @@ def test_config_refuses_unit_modes_a_family_lacks():
     with pytest.raises(ConfigError, match=r"model\.units: 'bias': LLaVA's Llama blocks have no"):
         parse_config({"model": {"name": "tiny-llava", "units": "bias"}})
     assert parse_config({"model": {"name": "tiny-llava", "units": "lora"}}).model.units == "lora"
+
+
+def test_generative_family_on_classification_data_is_refused_before_any_work(tmp_path):
+    from f3ocus_ray.config import load_config
+    from f3ocus_ray.errors import ConfigError
+    from f3ocus_ray.platform.experiment import prepare
+
+    cfg = load_config(
+        None,
+        [
+            "model.name=tiny-llava",
+            "data.synthetic.task=multilabel",
+            "data.synthetic.samples_per_client=10",
+            "data.image_size=32",
+            f"data.cache_dir={tmp_path}",
+        ],
+    )
+    with pytest.raises(ConfigError, match="model.name: tiny-llava answers questions"):
+        prepare(cfg)

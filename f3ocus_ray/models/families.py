@@ -59,6 +59,17 @@ def is_generative(name: str) -> bool:
     return name in GENERATIVE
 
 
+def check_task(name: str, task: str) -> None:
+    """Refuse a generative family on data it cannot answer (classification, mixed tasks)."""
+    if is_generative(name) and task != "vqa":
+        from f3ocus_ray.errors import ConfigError
+
+        raise ConfigError(
+            f"model.name: {name} answers questions by generation; the data set's task is "
+            f"{task!r} (use a classification family: tiny-vilt, tiny-blip, tiny-albef, ...)"
+        )
+
+
 def _checked(spec: ModelSpec) -> ModelSpec:
     if spec.name in REAL and not spec.path:
         raise ValueError(f"model {spec.name!r} is loaded from a local checkpoint: set model.path")

@@ -52,8 +52,11 @@ def count_clients(t: Trial) -> int | None:
             _path_clients[path] = len(names)
         return _path_clients[path]
     task = _get(t.raw, "data.synthetic.task", "vqa")
-    if task == "multilabel":
-        return int(_get(t.raw, "data.synthetic.n_clients", 4))
+    if task in ("multilabel", "mixed"):
+        from f3ocus_ray.data.synthetic import MIXED_VQA_CLIENTS
+
+        vqa = len(MIXED_VQA_CLIENTS) if task == "mixed" else 0
+        return vqa + int(_get(t.raw, "data.synthetic.n_clients", 4))
     if task == "domain_gap":
         from f3ocus_ray.data.domain_gap import DOMAIN_GAP_SOURCES
 

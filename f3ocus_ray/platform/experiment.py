@@ -56,9 +56,10 @@ class PreparedExperiment:
 
 
 def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
-    from f3ocus_ray.models.families import REAL, is_generative
+    from f3ocus_ray.models.families import REAL, check_task, is_generative
 
     facts = prepare_data(cfg.data, answers_in_vocab=is_generative(cfg.model.name))
+    check_task(cfg.model.name, facts.task)
     budgets = cfg.budgets_for(len(facts.clients))
     m = cfg.model
     model_spec = ModelSpec(

@@ -261,6 +261,7 @@ def check_runnable(grid: Grid) -> None:
         suffix = f" (and {more} more trial{'s' if more > 1 else ''})" if more else ""
         raise ConfigError(f"{grid.source}: trial {t.index} ({t.label()}): {t.error}{suffix}")
     from f3ocus_ray.fl.client_data import prepare_data
+    from f3ocus_ray.models.families import check_task
 
     facts: dict[str, Any] = {}
     for t in grid.trials:
@@ -270,6 +271,7 @@ def check_runnable(grid: Grid) -> None:
             if key not in facts:
                 facts[key] = prepare_data(cfg.data)  # also generates the synthetic set once
             cfg.budgets_for(len(facts[key].clients))
+            check_task(cfg.model.name, facts[key].task)
             if cfg.data.image_size % cfg.model.patch_size:
                 raise ConfigError("model.patch_size: must divide data.image_size")
         except ConfigError as e:
