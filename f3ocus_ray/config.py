@@ -93,22 +93,27 @@ class DataConfig(_Strict):
 _REAL_MODELS = ("vilt", "blip", "albef", "blip2", "llava")
 
 
+# every model family, tiny (random weights, offline) and real (a local checkpoint); see
+# f3ocus_ray/models/families.py for what each is
+MODEL_NAMES = (
+    "tiny-vilt",
+    "vilt",
+    "tiny-blip",
+    "blip",
+    "tiny-albef",
+    "albef",
+    "tiny-blip2",
+    "blip2",
+    "tiny-llava",
+    "llava",
+)
+
+
 class ModelConfig(_Strict):
     """A model family: tiny (built from config with random weights, no download) or real (a
     local checkpoint). See the README's "Model families" and f3ocus_ray/models/families.py."""
 
-    name: Literal[
-        "tiny-vilt",
-        "vilt",
-        "tiny-blip",
-        "blip",
-        "tiny-albef",
-        "albef",
-        "tiny-blip2",
-        "blip2",
-        "tiny-llava",
-        "llava",
-    ] = Field(
+    name: Literal[MODEL_NAMES] = Field(  # type: ignore[valid-type]
         "tiny-vilt",
         description="tiny-*: built from the sizes below with random weights; vilt, blip, albef, "
         "blip2, llava: loaded from `path` (local files only); blip2 and llava answer by "

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tiny import TINY_SPEC
 
 from f3ocus_ray.config import parse_config
 from f3ocus_ray.data.generative import encode_prompt_answer
@@ -29,20 +30,7 @@ from f3ocus_ray.scoring import score_units
 FAMILIES = ["tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava"]
 V, Q, A = 60, 8, 3  # vocabulary, prompt length, answer tokens
 
-SPEC = ModelSpec(
-    name="tiny-blip",
-    hidden_size=32,
-    num_layers=4,
-    num_heads=2,
-    intermediate_size=64,
-    patch_size=8,
-    image_size=32,
-    vocab_size=V,
-    max_text_len=Q,
-    num_outputs=5,
-    init_seed=0,
-    max_answer_len=A,
-)
+SPEC = replace(TINY_SPEC, name="tiny-blip", vocab_size=V, max_text_len=Q, max_answer_len=A)
 
 
 def spec(name: str, **kw) -> ModelSpec:

@@ -31,6 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from f3ocus_ray.config import MODEL_NAMES
+
 if TYPE_CHECKING:  # no torch at import time: the config imports this module
     from torch import nn
 
@@ -40,18 +42,7 @@ if TYPE_CHECKING:  # no torch at import time: the config imports this module
 GENERATIVE = frozenset({"tiny-blip2", "blip2", "tiny-llava", "llava"})
 REAL = frozenset({"vilt", "blip", "albef", "blip2", "llava"})
 TINY = frozenset({"tiny-vilt", "tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava"})
-NAMES = (
-    "tiny-vilt",
-    "vilt",
-    "tiny-blip",
-    "blip",
-    "tiny-albef",
-    "albef",
-    "tiny-blip2",
-    "blip2",
-    "tiny-llava",
-    "llava",
-)
+NAMES = MODEL_NAMES
 
 
 def is_generative(name: str) -> bool:
