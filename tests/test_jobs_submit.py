@@ -27,6 +27,14 @@ def ray_head(tmp_path):
     raytmp = Path(f"/tmp/rh{os.getpid()}")
     raytmp.mkdir(exist_ok=True)
     port, dash = free_port(), free_port()
+    # the head's agents get free ports too: Ray's defaults (e.g. 52365) clash with any other
+    # Ray on this machine, and a job agent that cannot bind refuses every submission
+    agents = [
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+    ]
     env = local_env()
     log = open(tmp_path / "head.log", "w")  # noqa: SIM115
     head = subprocess.Popen(
@@ -35,7 +43,7 @@ def ray_head(tmp_path):
             "--node-ip-address=127.0.0.1", f"--port={port}",
             "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
             "--include-dashboard=true", "--num-cpus=2", "--num-gpus=0",
-            f"--temp-dir={raytmp}", "--disable-usage-stats",
+            f"--temp-dir={raytmp}", "--disable-usage-stats", *agents,
         ],
         env=env, stdout=log, stderr=log, start_new_session=True,
     )  # fmt: skip

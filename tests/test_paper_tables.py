@@ -76,3 +76,6 @@ def test_table2_costs_and_communication_saved_against_full_fine_tuning():
 def test_method_order_puts_f3ocus_then_lntk_then_baselines_then_peft():
     got = method_order(["LoRA", "snip", "lntk", "f3ocus-sa", "f3ocus-abc", "last_k"])
     assert got == ["f3ocus-abc", "f3ocus-sa", "lntk", "last_k", "snip", "LoRA"]
+    # axis labels: any case, alphabetical without regard to case within a group
+    got = method_order(["FishMask", "LNTK", "F3OCUS (SA)", "full fine-tuning", "magnitude"])
+    assert got == ["F3OCUS (SA)", "LNTK", "FishMask", "magnitude", "full fine-tuning"]

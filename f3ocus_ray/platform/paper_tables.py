@@ -110,8 +110,9 @@ def method_order(methods: Iterable[str]) -> list[str]:
     peft = set(_FULL_METHODS.values())
 
     def key(m: str) -> tuple[int, str]:
-        rank = 0 if m.startswith("f3ocus") else 1 if m.startswith("lntk") else 3 if m in peft else 2
-        return rank, m
+        low = m.lower()
+        rank = 0 if low.startswith("f3ocus") else 1 if low.startswith("lntk") else 2
+        return (3 if m in peft else rank), low
 
     return sorted(set(methods), key=key)
 
