@@ -441,3 +441,32 @@ def test_generative_family_on_classification_data_is_refused_before_any_work(tmp
     )
     with pytest.raises(ConfigError, match="model.name: tiny-llava answers questions"):
         prepare(cfg)
+
+
+def test_a_real_bert_family_checkpoint_tokenizes_with_its_own_tokenizer(tmp_path):
+    from f3ocus_ray.config import load_config
+    from f3ocus_ray.data.tokenizer import tokenizer_to_json, train_tokenizer
+    from f3ocus_ray.platform.experiment import prepare
+
+    model, _ = build_model(spec("tiny-vilt", vocab_size=V + 5))
+    model.net.save_pretrained(tmp_path / "ckpt")
+    own = tokenizer_to_json(train_tokenizer(["a corpus that is not the questions"], 120))
+    (tmp_path / "ckpt" / "tokenizer.json").write_text(own)
+    overrides = [
+        "model.name=vilt",
+        f"model.path={tmp_path / 'ckpt'}",
+        "model.device=cpu",
+        "data.synthetic.scale=0.0005",
+        "data.synthetic.min_per_client=10",
+        "data.image_size=32",
+        f"data.cache_dir={tmp_path}",
+    ]
+    prep = prepare(load_config(None, overrides))
+    assert prep.facts.tokenizer_json == own and prep.driver_spec.worker.tokenizer_json == own
+    # the project's tokenizer without the file
+    (tmp_path / "ckpt" / "tokenizer.json").unlink()
+    assert prepare(load_config(None, overrides)).facts.tokenizer_json != own
+    # a tokenizer the BERT-style encoding cannot use is refused, naming the file
+    (tmp_path / "ckpt" / "tokenizer.json").write_text(own.replace('"[SEP]"', '"[END]"'))
+    with pytest.raises(ConfigError, match=r"model.path: .*tokenizer.json is not a BERT-style"):
+        prepare(load_config(None, overrides))

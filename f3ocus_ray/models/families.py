@@ -14,10 +14,12 @@
 `tiny-vilt` is built in `f3ocus_ray.models.vilt`; the others here.
 
 Limits (known, not handled):
-- The data pipeline tokenizes with the project's own word-level tokenizer, also for real
-  checkpoints: their embeddings are then indexed with ids of another vocabulary (fine for
-  fine-tuning experiments on the architecture, not for using the checkpoint's language
-  knowledge). Loading the checkpoint's own tokenizer is not wired in.
+- Tokenizer: a real BERT-family checkpoint (vilt, blip, albef) with a `tokenizer.json` in its
+  folder tokenizes with it (`checkpoint_tokenizer`), so its embeddings see their own ids. The
+  others (llava, blip2: SentencePiece/BPE without [SEP]) and checkpoints without the file use
+  the project's own tokenizer: their embeddings are then indexed with ids of another
+  vocabulary (fine for experiments on the architecture, not for the checkpoint's language
+  knowledge).
 - BLIP and ALBEF answer by classification with a new head, not with their answer decoders.
 - BLIP-2 with an encoder-decoder language model (Flan-T5) is refused: decoder-only only.
 - A real model is loaded whole on each worker's device (no sharding, no quantisation).
@@ -48,6 +50,35 @@ NAMES = MODEL_NAMES
 def is_generative(name: str) -> bool:
     """Generative families answer with tokens (task "generative"), the others classify."""
     return name in GENERATIVE
+
+
+# real families whose text side is BERT: their tokenizer.json encodes as [CLS] q [SEP], [PAD]=0
+_BERT_TOKENIZED = frozenset({"vilt", "blip", "albef"})
+
+
+def checkpoint_tokenizer(name: str, path: str | None) -> str | None:
+    """The checkpoint's own tokenizer (the JSON of `tokenizer.json` in the checkpoint's folder)
+    for a real BERT-family model, or None: use the project's tokenizer."""
+    if name not in _BERT_TOKENIZED or not path:
+        return None
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent  # ALBEF: a .pth file
+    file = folder / "tokenizer.json"
+    if not file.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    from f3ocus_ray.errors import ConfigError
+
+    text = file.read_text(encoding="utf-8")
+    try:
+        tok = Tokenizer.from_str(text)
+    except Exception as e:
+        raise ConfigError(f"model.path: {file} is not a tokenizers JSON file: {e}") from None
+    if tok.token_to_id("[SEP]") is None or tok.token_to_id("[PAD]") != 0:
+        raise ConfigError(
+            f"model.path: {file} is not a BERT-style tokenizer ([SEP], [PAD]=0), as {name} needs"
+        )
+    return text
 
 
 def check_task(name: str, task: str) -> None:

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +56,16 @@ class PreparedExperiment:
 
 
 def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
-    from f3ocus_ray.models.families import REAL, check_task, is_generative
+    from f3ocus_ray.models.families import REAL, check_task, checkpoint_tokenizer, is_generative
 
     facts = prepare_data(cfg.data, answers_in_vocab=is_generative(cfg.model.name))
     check_task(cfg.model.name, facts.task)
+    own = checkpoint_tokenizer(cfg.model.name, cfg.model.path)
+    if own is not None:  # a real checkpoint's embeddings want their own token ids
+        from tokenizers import Tokenizer
+
+        vocab = Tokenizer.from_str(own).get_vocab_size()
+        facts = replace(facts, tokenizer_json=own, vocab_size=vocab)
     budgets = cfg.budgets_for(len(facts.clients))
     m = cfg.model
     model_spec = ModelSpec(
