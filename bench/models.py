@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from ntk import DEMO  # bench/ntk.py, beside this script
 
 from f3ocus_ray.fl.training import ClientTensors, local_train
 from f3ocus_ray.models import ModelSpec, build_model
@@ -27,20 +28,7 @@ from f3ocus_ray.scoring import score_units
 
 FAMILIES = ("tiny-vilt", "tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava")
 BATCH = 8
-BASE = ModelSpec(
-    name="tiny-vilt",
-    hidden_size=64,
-    num_layers=12,
-    num_heads=4,
-    intermediate_size=128,
-    patch_size=8,
-    image_size=64,
-    vocab_size=500,
-    max_text_len=16,
-    num_outputs=200,
-    init_seed=0,
-    max_answer_len=4,
-)
+BASE = replace(DEMO, max_answer_len=4)  # the demo-sized ViLT of bench/ntk.py
 
 
 def client(spec: ModelSpec, n: int) -> ClientTensors:
