@@ -86,7 +86,7 @@ def sequential(prep, rounds: int) -> tuple[float, float]:
             for n in space.all_params:
                 params[n].copy_(torch.from_numpy(state[n]))
         for c in spec.clients:
-            evaluate(model, data[(c, "test")], tr.eval_batch_size)
+            evaluate(model, data[(c, "test")], tr.eval_batch_size, seed=0)
     return t1 - t0, time.perf_counter() - t1
 
 

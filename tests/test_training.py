@@ -1,11 +1,12 @@
 """Local training: FLOP accounting measured with torch's FlopCounterMode."""
 
 import numpy as np
+import pytest
 import torch
 from tiny import TINY_SPEC, random_client
 from torch.utils.flop_counter import FlopCounterMode
 
-from f3ocus_ray.fl.training import local_train, task_loss
+from f3ocus_ray.fl.training import evaluate, local_train, task_loss
 from f3ocus_ray.models import build_model
 
 SPEC = TINY_SPEC
@@ -49,8 +50,37 @@ def test_flops_per_sample_match_a_direct_count_and_grow_with_depth():
     assert deep.flops_per_sample > stats.flops_per_sample
 
 
-def test_counting_flops_changes_nothing_in_training():
+@pytest.fixture
+def one_thread():
+    """Exact float comparisons own their thread count (sums re-associate across threads)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_counting_flops_changes_nothing_in_training(one_thread):
     data = _data(16)
+    torch.manual_seed(1)  # the caller's generator state must not matter (ViLT's patch order)
     a = _train([False, True, False, True], data, steps=4, count=True)
+    torch.manual_seed(2)
     b = _train([False, True, False, True], data, steps=4, count=False)
     assert a.loss == b.loss and b.flops_per_sample is None
+
+
+def test_training_and_evaluation_own_their_seeding(one_thread):
+    """The same seed gives the same numbers whatever the caller's torch generator holds, and
+    the caller's generator is left as found."""
+    data = _data(16)
+    model, space = build_model(SPEC)
+    torch.manual_seed(5)
+    state = torch.random.get_rng_state()
+    first = evaluate(model, data, 8, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.manual_seed(6)
+    assert evaluate(model, data, 8, seed=3) == first
+
+    torch.manual_seed(5)
+    state = torch.random.get_rng_state()
+    _train([True, False, False, False], data, steps=2)
+    assert torch.equal(torch.random.get_rng_state(), state)

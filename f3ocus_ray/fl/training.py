@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from f3ocus_ray.models.common import seeded
+
 
 @dataclass
 class ClientTensors:
@@ -130,36 +132,50 @@ def local_train(
     client's training compute (the optimiser's elementwise update is not counted).
     `step_loss(model, data, idx)`, if given, replaces the task loss of the batch `idx` (FedDAT's
     mutual distillation).
+    Owns its randomness: the batch order and every draw from torch's generator (ViLT's patch
+    order) come from `seed`, and the caller's generator state is left as found.
     """
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    n = len(data)
-    order = torch.randperm(n, generator=gen)
-    pos, total, samples, per_sample = 0, 0.0, 0, None
-    for step in range(steps):
-        if pos >= n:
-            order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos : pos + batch_size]
-        pos += batch_size
-        counter = FlopCounterMode(display=False) if count_flops and step == 0 else None
-        with counter or contextlib.nullcontext():
-            if step_loss is None:
-                loss = task_loss(data.forward(model, idx), data.targets[idx], data.task)
-            else:
-                loss = step_loss(model, data, idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-        if counter is not None:
-            per_sample = counter.get_total_flops() / len(idx)
-        opt.step()
-        total += float(loss.detach())
-        samples += len(idx)
-    return TrainStats(total / steps, samples, per_sample)
+    with seeded(seed):
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        n = len(data)
+        order = torch.randperm(n, generator=gen)
+        pos, total, samples, per_sample = 0, 0.0, 0, None
+        for step in range(steps):
+            if pos >= n:
+                order, pos = torch.randperm(n, generator=gen), 0
+            idx = order[pos : pos + batch_size]
+            pos += batch_size
+            counter = FlopCounterMode(display=False) if count_flops and step == 0 else None
+            with counter or contextlib.nullcontext():
+                if step_loss is None:
+                    loss = task_loss(data.forward(model, idx), data.targets[idx], data.task)
+                else:
+                    loss = step_loss(model, data, idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            if counter is not None:
+                per_sample = counter.get_total_flops() / len(idx)
+            opt.step()
+            total += float(loss.detach())
+            samples += len(idx)
+        return TrainStats(total / steps, samples, per_sample)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: ClientTensors, batch_size: int) -> dict[str, float]:
-    """Sums over the split: n, loss_sum, and correct (vqa) or tp/fp/fn at threshold 0.5."""
+def evaluate(
+    model: nn.Module, data: ClientTensors, batch_size: int, *, seed: int
+) -> dict[str, float]:
+    """Sums over the split: n, loss_sum, and correct (vqa) or tp/fp/fn at threshold 0.5.
+
+    ViLT draws a random order of image patches in every forward pass, and the order changes
+    float sums: the draws come from `seed`, and the caller's generator state is left as found.
+    """
+    with seeded(seed):
+        return _evaluate(model, data, batch_size)
+
+
+def _evaluate(model: nn.Module, data: ClientTensors, batch_size: int) -> dict[str, float]:
     out = {"n": 0.0, "loss_sum": 0.0, "correct": 0.0, "tp": 0.0, "fp": 0.0, "fn": 0.0}
     for start in range(0, len(data), batch_size):
         sl = slice(start, start + batch_size)

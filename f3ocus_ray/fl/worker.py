@@ -169,7 +169,6 @@ class ClientWorker:
             params = params + own
             step_loss = dat_step_loss(tr.distill_weight, tr.distill_temperature)
         steps = num_local_steps(len(data), tr.batch_size, tr.local_epochs, tr.local_steps)
-        torch.manual_seed(seed)  # ViLT's patch order, and any op drawing from torch's generator
         key = np.asarray(mask, dtype=bool).tobytes()
         stats = local_train(
             self.model,
@@ -222,11 +221,8 @@ class ClientWorker:
     ) -> dict[str, float]:
         data = self._client(client, "test")
         self._sync(state, versions)
-        # ViLT draws a random order of image patches in every forward pass: the order changes
-        # float sums, so it is seeded too
-        torch.manual_seed(seed)
         if not self._feddat:
-            return evaluate(self.model, data, self.spec.training.eval_batch_size)
+            return evaluate(self.model, data, self.spec.training.eval_batch_size, seed=seed)
         # FedDAT: the client's personalised model, its own adapters next to the global shared
         # ones (the Dual-Adapter Teacher built from the new global model)
         from f3ocus_ray.models.feddat import freeze_received, set_teacher
@@ -235,7 +231,7 @@ class ClientWorker:
         freeze_received(self.model)
         set_teacher(self.model, True)
         try:
-            return evaluate(self.model, data, self.spec.training.eval_batch_size)
+            return evaluate(self.model, data, self.spec.training.eval_batch_size, seed=seed)
         finally:
             set_teacher(self.model, False)
 
