@@ -21,10 +21,11 @@ import numpy as np
 import torch
 from ntk import DEMO  # bench/ntk.py, beside this script
 
-from f3ocus_ray.fl.training import ClientTensors, local_train
+from f3ocus_ray.fl.training import local_train
 from f3ocus_ray.models import ModelSpec, build_model
 from f3ocus_ray.models.families import is_generative
 from f3ocus_ray.scoring import score_units
+from f3ocus_ray.task import ClientTensors
 
 FAMILIES = ("tiny-vilt", "tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava")
 BATCH = 8

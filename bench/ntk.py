@@ -31,9 +31,10 @@ import time
 import numpy as np
 import torch
 
-from f3ocus_ray.fl.training import ClientTensors, local_train
+from f3ocus_ray.fl.training import local_train
 from f3ocus_ray.models import ModelSpec, build_model
 from f3ocus_ray.scoring import score_units
+from f3ocus_ray.task import ClientTensors
 
 DEMO = ModelSpec(
     name="tiny-vilt",

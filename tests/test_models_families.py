@@ -16,16 +16,11 @@ from f3ocus_ray.config import parse_config
 from f3ocus_ray.data.generative import encode_prompt_answer
 from f3ocus_ray.errors import ConfigError
 from f3ocus_ray.fl.aggregation import masked_fedavg
-from f3ocus_ray.fl.training import (
-    ClientTensors,
-    evaluate,
-    generative_exact_match,
-    local_train,
-    task_loss,
-)
+from f3ocus_ray.fl.training import evaluate, local_train
 from f3ocus_ray.models import ModelSpec, build_model
 from f3ocus_ray.models.families import is_generative
 from f3ocus_ray.scoring import score_units
+from f3ocus_ray.task import ClientTensors, generative_exact_match, task_loss
 
 FAMILIES = ["tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava"]
 V, Q, A = 60, 8, 3  # vocabulary, prompt length, answer tokens
@@ -367,9 +362,9 @@ def test_config_refuses_real_models_without_a_checkpoint(tmp_path):
 def test_the_engine_worker_trains_scores_and_evaluates_a_family(name, small_vqa):
     """The engine's path, without Ray: config -> prepare -> ClientWorker (generative tensors,
     answers in the tokenizer's vocabulary, accuracy by exact match)."""
-    from f3ocus_ray.fl.training import score_of
     from f3ocus_ray.fl.worker import ClientWorker
     from f3ocus_ray.platform.experiment import prepare
+    from f3ocus_ray.task import score_of
 
     raw = {
         "data": {"path": str(small_vqa), "image_size": 32, "clients": ["oct", "fundus"]},

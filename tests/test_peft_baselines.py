@@ -15,7 +15,7 @@ from tiny import TINY_SPEC, random_client
 from f3ocus_ray.config import load_config
 from f3ocus_ray.errors import ConfigError
 from f3ocus_ray.fl.aggregation import masked_fedavg
-from f3ocus_ray.fl.training import local_train, task_loss
+from f3ocus_ray.fl.training import local_train
 from f3ocus_ray.models import build_model
 from f3ocus_ray.models.feddat import (
     dat_step_loss,
@@ -25,6 +25,7 @@ from f3ocus_ray.models.feddat import (
 )
 from f3ocus_ray.scoring import score_units
 from f3ocus_ray.scoring.functional import ModelFunction
+from f3ocus_ray.task import task_loss
 
 torch.set_num_threads(1)
 

@@ -10,10 +10,10 @@ import torch
 from tiny import TINY_SPEC, random_client
 from torch import nn
 
-from f3ocus_ray.fl.training import ClientTensors
 from f3ocus_ray.models import build_model
 from f3ocus_ray.scoring import METHODS, ScoringProblem, score_problem, score_units
 from f3ocus_ray.scoring.functional import ModelFunction
+from f3ocus_ray.task import ClientTensors
 
 torch.set_num_threads(1)
 

@@ -6,8 +6,9 @@ import torch
 from tiny import TINY_SPEC, random_client
 from torch.utils.flop_counter import FlopCounterMode
 
-from f3ocus_ray.fl.training import evaluate, local_train, task_loss
+from f3ocus_ray.fl.training import evaluate, local_train
 from f3ocus_ray.models import build_model
+from f3ocus_ray.task import task_loss
 
 SPEC = TINY_SPEC
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from f3ocus_ray.fl.training import ClientTensors
 from f3ocus_ray.models import ModelSpec
+from f3ocus_ray.task import ClientTensors
 
 TINY_SPEC = ModelSpec(
     name="tiny-vilt",

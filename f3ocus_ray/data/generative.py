@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tokenizer import _backend, encode_questions
+from f3ocus_ray.task import IGNORE
 
-IGNORE = -100
+from .tokenizer import _backend, encode_questions
 
 
 def normalise_answer(answer: str) -> str:

@@ -25,7 +25,7 @@ from f3ocus_ray.data import (
 )
 from f3ocus_ray.data.tokenizer import tokenizer_from_json, tokenizer_to_json
 from f3ocus_ray.errors import ConfigError
-from f3ocus_ray.fl.training import ClientTensors
+from f3ocus_ray.task import ClientTensors, micro_f1
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,6 @@ def _multilabel_majority_counts(ds: FederatedDataset) -> tuple[int, int, int]:
     return tp, fp, fn
 
 
-def _micro_f1(tp: float, fp: float, fn: float) -> float:
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
 def _blind_baselines(ds: FederatedDataset) -> tuple[float, float | None]:
     """(majority score, question-only score or None) of the chosen clients' records.
 
@@ -99,7 +95,7 @@ def _blind_baselines(ds: FederatedDataset) -> tuple[float, float | None]:
         blind = vqa_baselines(ds)
         return blind.majority, blind.question_only
     if ds.task == "multilabel":
-        return _micro_f1(*_multilabel_majority_counts(ds)), None
+        return micro_f1(*_multilabel_majority_counts(ds)), None
     by_task = {
         t: FederatedDataset(ds.root, [r for r in ds.records if r.task == t], ds.image_size)
         for t in ("vqa", "multilabel")
@@ -107,7 +103,7 @@ def _blind_baselines(ds: FederatedDataset) -> tuple[float, float | None]:
     tp, fp, fn = _multilabel_majority_counts(by_task["multilabel"])
     n_vqa = sum(r.split == "test" for r in by_task["vqa"].records)
     correct = vqa_baselines(by_task["vqa"]).majority * n_vqa
-    return _micro_f1(tp + correct, fp + n_vqa - correct, fn + n_vqa - correct), None
+    return micro_f1(tp + correct, fp + n_vqa - correct, fn + n_vqa - correct), None
 
 
 def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:

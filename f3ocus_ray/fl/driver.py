@@ -21,9 +21,10 @@ from f3ocus_ray.config import ScoringConfig, SelectionConfig
 from f3ocus_ray.fl.aggregation import masked_fedavg
 from f3ocus_ray.fl.seeding import derive_eval_seed, derive_score_seed, derive_seed
 from f3ocus_ray.fl.strategies import make_strategy
-from f3ocus_ray.fl.training import num_local_steps, score_of
+from f3ocus_ray.fl.training import num_local_steps
 from f3ocus_ray.fl.worker import ClientWorker, WorkerSpec
 from f3ocus_ray.scoring.api import normalise
+from f3ocus_ray.task import score_of
 
 BITS_PER_PARAM = 32  # float32 on the wire
 

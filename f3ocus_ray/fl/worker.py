@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from f3ocus_ray.fl.training import ClientTensors, evaluate, local_train, num_local_steps
+from f3ocus_ray.fl.training import evaluate, local_train, num_local_steps
 from f3ocus_ray.models import ModelSpec, build_model
+from f3ocus_ray.task import ClientTensors
 
 _DIRTY = -1  # version marker of a tensor a client changed locally
 

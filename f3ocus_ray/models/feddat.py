@@ -152,7 +152,7 @@ def mutual_distillation_loss(
 def dat_step_loss(weight: float, temperature: float) -> Callable[..., Tensor]:
     """`loss(model, data, idx)` of one local step: the student's and the DAT's forward passes on
     the batch, combined by `mutual_distillation_loss` (for `training.local_train`)."""
-    from f3ocus_ray.fl.training import task_loss
+    from f3ocus_ray.task import task_loss
 
     def step(model: nn.Module, data, idx) -> Tensor:
         set_teacher(model, False)

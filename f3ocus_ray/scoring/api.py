@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from f3ocus_ray.fl.training import ClientTensors, task_loss
 from f3ocus_ray.models.layer_space import LayerSpace
 from f3ocus_ray.scoring import saliency
 from f3ocus_ray.scoring.lntk import lntk
 from f3ocus_ray.scoring.problem import ScoringProblem
 from f3ocus_ray.scoring.state import preserved
+from f3ocus_ray.task import ClientTensors, task_loss
 
 _SCORERS: dict[str, Callable[[ScoringProblem], np.ndarray]] = {
     "lntk": lntk,

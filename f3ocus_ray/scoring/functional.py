@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from f3ocus_ray.fl.training import select_outputs
 from f3ocus_ray.scoring.split import find_prefix_split
+from f3ocus_ray.task import select_outputs
 
 
 class _Bound(nn.Module):

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from f3ocus_ray.fl.training import select_outputs
 from f3ocus_ray.scoring.functional import ModelFunction
+from f3ocus_ray.task import select_outputs
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """(logits (b, ...), targets (b, ...)) -> the mean loss over the b samples (a scalar)."""
