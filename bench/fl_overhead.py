@@ -1,8 +1,9 @@
 """The Ray engine's overhead against the compute floor on this machine.
 
 One workload (the demo's 9 clients of unequal size x R rounds x one local epoch, tiny ViLT,
-evaluation every round) run (a) as a plain sequential loop in one process with 2 torch threads calling the same
-local-training code, and (b) through the Ray engine with 2 workers of 1 CPU each. Prints both
+evaluation every round) run (a) as a plain sequential loop in one process with 2 torch threads
+(the same round on the in-process executor), and (b) through the Ray engine with 2 workers of
+1 CPU each. Prints both
 wall times (median of --repeats), Ray's one-time start-up separately, the ratio (b)/(a), and
 each worker's peak memory.
 
@@ -16,77 +17,36 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-import numpy as np  # noqa: E402
 import ray  # noqa: E402
-import torch  # noqa: E402
 
 from f3ocus_ray.config import load_config  # noqa: E402
-from f3ocus_ray.fl.aggregation import masked_fedavg  # noqa: E402
-from f3ocus_ray.fl.client_data import load_client_tensors, open_dataset  # noqa: E402
 from f3ocus_ray.fl.driver import FederatedDriver  # noqa: E402
-from f3ocus_ray.fl.seeding import derive_seed  # noqa: E402
-from f3ocus_ray.fl.strategies import make_strategy  # noqa: E402
-from f3ocus_ray.fl.training import evaluate, local_train, num_local_steps  # noqa: E402
-from f3ocus_ray.models import build_model  # noqa: E402
+from f3ocus_ray.fl.executors import InProcessExecutor  # noqa: E402
+from f3ocus_ray.fl.round import Federation  # noqa: E402
+from f3ocus_ray.fl.training import num_local_steps  # noqa: E402
 from f3ocus_ray.platform.experiment import prepare  # noqa: E402
 from f3ocus_ray.platform.ray_session import ensure_ray  # noqa: E402
 
 
 def sequential(prep, rounds: int) -> tuple[float, float]:
-    """(a) the compute floor: one process, 2 torch threads, the same training code.
+    """(a) the compute floor: the same round in one process (the in-process executor), 2 torch
+    threads.
 
     Returns (set-up seconds: model and data, round seconds).
     """
-    torch.set_num_threads(2)
-    t0 = time.perf_counter()
     spec = prep.driver_spec
-    ws = spec.worker
-    model, space = build_model(ws.model)
-    params = dict(model.named_parameters())
-    ds, tok = open_dataset(ws.data_path, ws.image_size, ws.tokenizer_json)
-    data = {
-        (c, s): load_client_tensors(ds, tok, c, s, ws.max_text_len)
-        for c in spec.clients
-        for s in ("train", "test")
-    }
-    state = {n: params[n].detach().numpy().copy() for n in space.all_params}
-    strategy = make_strategy(spec.strategy, spec.seed)
-    tr = ws.training
+    t0 = time.perf_counter()
+    executor = InProcessExecutor(replace(spec.worker, torch_threads=2))
+    executor.worker.preload(spec.clients)
+    federation = Federation(spec, executor)
     t1 = time.perf_counter()
-    for r in range(rounds):
-        masks = strategy.select(r, np.asarray(spec.budgets), space.num_units)
-        updates = []
-        for i, c in enumerate(spec.clients):
-            with torch.no_grad():
-                for n in space.all_params:
-                    params[n].copy_(torch.from_numpy(state[n]))
-            trainable = space.apply(model, masks[i], tr.train_head)
-            seed = derive_seed(spec.seed, r, i)
-            n = len(data[(c, "train")])
-            local_train(
-                model,
-                trainable,
-                data[(c, "train")],
-                steps=num_local_steps(n, tr.batch_size, tr.local_epochs, tr.local_steps),
-                batch_size=tr.batch_size,
-                lr=tr.lr,
-                weight_decay=tr.weight_decay,
-                seed=seed,
-            )
-            names = space.trainable(masks[i], tr.train_head)
-            updates.append(
-                ({n: params[n].detach().numpy().copy() for n in names}, len(data[(c, "train")]))
-            )
-        state = masked_fedavg(state, updates)
-        with torch.no_grad():
-            for n in space.all_params:
-                params[n].copy_(torch.from_numpy(state[n]))
-        for c in spec.clients:
-            evaluate(model, data[(c, "test")], tr.eval_batch_size, seed=0)
+    for _ in range(rounds):
+        federation.run_round()
     return t1 - t0, time.perf_counter() - t1
 
 
@@ -104,8 +64,7 @@ def engine(prep, rounds: int) -> tuple[float, float, list[float]]:
         driver.run_round()
     t2 = time.perf_counter()
     rss = driver.worker_peak_rss_mb()
-    for w in driver.workers:
-        ray.kill(w)
+    driver.close()
     return t1 - t0, t2 - t1, rss
 
 

@@ -24,21 +24,18 @@ from pydantic import (
 )
 
 from f3ocus_ray.errors import ConfigError
+from f3ocus_ray.scoring.registry import scorer_names
+from f3ocus_ray.strategies import scores_due, strategy_entry, strategy_names
+from f3ocus_ray.strategies.base import SCHEDULES
 
-# strategy -> the scoring method whose per-client top-k it takes (or, for f3ocus, refines)
-SCORE_STRATEGIES = {
-    "lntk": "lntk",
-    "f3ocus": "lntk",
-    "magnitude": "magnitude",
-    "fishmask": "fisher",
-    "gradflow": "gradflow",
-    "grasp": "grasp",
-    "snip": "snip",
-    "rgn": "rgn",
-    "synflow": "synflow",
-    "spt": "spt",
-    "fedselect": "fedselect",
-}
+
+def registered(name: str, names: tuple[str, ...], kind: str) -> str:
+    """`name` if it is one of a registry's `names`, else an error listing them."""
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown {kind} {name!r}{hint}; choose from {', '.join(names)}")
+    return name
 
 
 class _Strict(BaseModel):
@@ -259,23 +256,14 @@ class FederationConfig(_Strict):
     budgets: int | list[int] = Field(
         4, description="layers per client: one for all, or one per client in client order"
     )
-    strategy: Literal[
-        "full",
-        "random",
-        "first_k",
-        "last_k",
-        "lntk",
-        "f3ocus",
-        "magnitude",
-        "fishmask",
-        "gradflow",
-        "grasp",
-        "snip",
-        "rgn",
-        "synflow",
-        "spt",
-        "fedselect",
-    ] = "last_k"
+    strategy: str = Field(
+        "last_k", description="a registered strategy (f3ocus_ray.strategies.strategy_names())"
+    )
+
+    @field_validator("strategy")
+    @classmethod
+    def _registered_strategy(cls, v: str) -> str:
+        return registered(v, strategy_names(), "strategy")
 
 
 class ScoringConfig(_Strict):
@@ -284,39 +272,25 @@ class ScoringConfig(_Strict):
     `schedule`: `off`, `every_round`, `once` (round 1 only, reused after) or `every_k` rounds.
     """
 
-    method: Literal[
-        "lntk",
-        "grad_norm",
-        "rgn",
-        "snr",
-        "fisher",
-        "magnitude",
-        "snip",
-        "grasp",
-        "synflow",
-        "gradflow",
-        "spt",
-        "fedselect",
-    ] = "lntk"
+    method: str = Field("lntk", description="a registered scoring method")
     mode: Literal["loss", "logits"] = Field(
         "loss", description="LNTK: per-sample loss Gram matrix, or the logits' kernel (Lanczos)"
     )
     n_samples: int = Field(64, ge=1, description="samples of the client's train split scored")
-    schedule: Literal["off", "every_round", "once", "every_k"] = "off"
+    schedule: Literal[SCHEDULES] = "off"  # type: ignore[valid-type]
     every_k: int = Field(1, ge=1)
     chunk_size: int = Field(16, ge=1, description="samples per vmap chunk (bounds memory)")
     tol: float = Field(1e-6, gt=0, description="Lanczos relative residual (logits mode)")
     max_iter: int = Field(100, ge=1, description="Lanczos iteration cap (logits mode)")
 
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, v: str) -> str:
+        return registered(v, scorer_names(), "scoring method")
+
     def due(self, round_idx: int) -> bool:
         """Whether scores are computed in (0-based) round `round_idx`."""
-        if self.schedule == "off":
-            return False
-        if self.schedule == "once":
-            return round_idx == 0
-        if self.schedule == "every_k":
-            return round_idx % self.every_k == 0
-        return True
+        return scores_due(self.schedule, self.every_k, round_idx)
 
 
 class SelectionConfig(_Strict):
@@ -421,7 +395,7 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_scoring(self) -> ExperimentConfig:
-        needed = SCORE_STRATEGIES.get(self.federation.strategy)
+        needed = strategy_entry(self.federation.strategy).scorer
         if needed and "method" in self.scoring.model_fields_set and self.scoring.method != needed:
             raise ValueError(
                 f"scoring.method: strategy '{self.federation.strategy}' ranks units by "
@@ -432,7 +406,7 @@ class ExperimentConfig(_Strict):
     def effective_scoring(self) -> ScoringConfig | None:
         """What the clients score, and when: a score-based strategy scores with its own method,
         every round unless `scoring.schedule` says otherwise; None when nothing is scored."""
-        needed = SCORE_STRATEGIES.get(self.federation.strategy)
+        needed = strategy_entry(self.federation.strategy).scorer
         sc = self.scoring
         if needed is None:
             return sc if sc.schedule != "off" else None

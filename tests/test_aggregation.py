@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from f3ocus_ray.fl.aggregation import masked_fedavg
+from f3ocus_ray.strategies.aggregation import masked_fedavg
 
 
 def test_masked_fedavg_hand_computed():

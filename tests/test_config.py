@@ -27,7 +27,10 @@ def refusal(tmp_path, yaml_text: str, overrides=()) -> str:
         ("data:\n  path: /no/such/folder\n", "data.path: folder not found: /no/such/folder"),
         ("model:\n  num_layers: true\n", "model.num_layers: Input should be a valid integer"),
         ("training:\n  batch_size: '16'\n", "training.batch_size: Input should be a valid integer"),
-        ("federation:\n  strategy: best\n", "federation.strategy: Input should be 'full'"),
+        (
+            "federation:\n  strategy: best\n",
+            "federation.strategy: unknown strategy 'best'; choose from full,",
+        ),
         ("- a\n- b\n", "the top level must be a mapping"),
         ("training: [\n", "not valid YAML"),
     ],

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from f3ocus_ray.config import load_config
+from f3ocus_ray.fl.executors import InProcessExecutor
+from f3ocus_ray.fl.round import Federation
 from f3ocus_ray.platform.experiment import load_checkpoint, prepare, run_experiment
 
 pytestmark = pytest.mark.slow
@@ -112,6 +114,18 @@ def test_one_vs_two_workers_identical_and_worker_kill_recovers(ray_local, small_
     for name in state1["state"]:
         np.testing.assert_array_equal(state1["state"][name], state2["state"][name])
 
+    # the same round on the in-process executor (no Ray) gives the same numbers
+    executor = InProcessExecutor(one.driver_spec.worker)
+    try:
+        federation = Federation(one.driver_spec, executor)
+        local = [federation.run_round() for _ in range(3)]
+    finally:
+        executor.close()
+    for a, b in zip(local, res1, strict=True):
+        assert a.score == b.score and a.train_loss == b.train_loss and a.mbit_up == b.mbit_up
+    for name in state1["state"]:
+        np.testing.assert_array_equal(federation.state[name], state1["state"][name])
+
     # the same 2-worker run with a worker killed mid-round 1 ends identically
     from f3ocus_ray.fl.driver import Driver
 
@@ -140,9 +154,9 @@ def test_clients_score_units_on_schedule_and_scores_are_logged(ray_local, small_
     import torch
 
     from f3ocus_ray.fl.client_data import load_client_tensors, open_dataset
-    from f3ocus_ray.fl.seeding import derive_score_seed
     from f3ocus_ray.models import build_model
     from f3ocus_ray.scoring import score_units
+    from f3ocus_ray.seeding import derive_score_seed
 
     cfg = small_config(
         small_vqa,

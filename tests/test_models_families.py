@@ -15,11 +15,11 @@ from tiny import TINY_SPEC
 from f3ocus_ray.config import parse_config
 from f3ocus_ray.data.generative import encode_prompt_answer
 from f3ocus_ray.errors import ConfigError
-from f3ocus_ray.fl.aggregation import masked_fedavg
 from f3ocus_ray.fl.training import evaluate, local_train
 from f3ocus_ray.models import ModelSpec, build_model
 from f3ocus_ray.models.families import is_generative
 from f3ocus_ray.scoring import score_units
+from f3ocus_ray.strategies.aggregation import masked_fedavg
 from f3ocus_ray.task import ClientTensors, generative_exact_match, task_loss
 
 FAMILIES = ["tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava"]

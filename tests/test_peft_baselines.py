@@ -14,7 +14,6 @@ from tiny import TINY_SPEC, random_client
 
 from f3ocus_ray.config import load_config
 from f3ocus_ray.errors import ConfigError
-from f3ocus_ray.fl.aggregation import masked_fedavg
 from f3ocus_ray.fl.training import local_train
 from f3ocus_ray.models import build_model
 from f3ocus_ray.models.feddat import (
@@ -25,6 +24,7 @@ from f3ocus_ray.models.feddat import (
 )
 from f3ocus_ray.scoring import score_units
 from f3ocus_ray.scoring.functional import ModelFunction
+from f3ocus_ray.strategies.aggregation import masked_fedavg
 from f3ocus_ray.task import task_loss
 
 torch.set_num_threads(1)
@@ -262,9 +262,9 @@ def test_feddat_round_averages_shared_and_keeps_local_adapters(ray_local, small_
     global state is the masked FedAvg of their updates, whose tensors hold no client-specific
     adapter; those stay with the driver, one set per client, different between clients."""
     from f3ocus_ray.fl.driver import FederatedDriver
-    from f3ocus_ray.fl.seeding import derive_seed
     from f3ocus_ray.fl.worker import ClientWorker
     from f3ocus_ray.platform.experiment import prepare
+    from f3ocus_ray.seeding import derive_seed
 
     cfg = _cfg(small_vqa, tmp_path, "model.units=dual_adapters", "federation.strategy=last_k")
     spec = prepare(cfg).driver_spec
@@ -274,8 +274,7 @@ def test_feddat_round_averages_shared_and_keeps_local_adapters(ray_local, small_
         res = driver.run_round()
         after = driver.state_dict()
     finally:
-        for w in driver.workers:
-            ray_local.kill(w)
+        driver.close()
 
     worker = ClientWorker(spec.worker)
     versions = dict.fromkeys(initial, 0)

@@ -22,7 +22,9 @@ import torch
 from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.errors import ConfigError, UserError
 from f3ocus_ray.fl.client_data import DataFacts, prepare_data
-from f3ocus_ray.fl.driver import Driver, DriverSpec, FederatedDriver, RoundResult
+from f3ocus_ray.fl.driver import Driver, FederatedDriver
+from f3ocus_ray.fl.executors import RayPool
+from f3ocus_ray.fl.round import DriverSpec, RoundResult
 from f3ocus_ray.fl.worker import ScoringSettings, TrainSettings, WorkerSpec
 from f3ocus_ray.models import ModelSpec
 from f3ocus_ray.platform.ray_session import ensure_ray
@@ -136,12 +138,14 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         task=facts.task,
         strategy=cfg.federation.strategy,
         seed=cfg.seed,
-        num_workers=eng.num_workers,
-        cpus_per_worker=eng.cpus_per_worker,
-        gpus_per_worker=eng.gpus_per_worker,
-        max_worker_restarts=eng.max_worker_restarts,
-        resources_per_worker=dict(eng.resources_per_worker),
         worker=worker,
+        pool=RayPool(
+            num_workers=eng.num_workers,
+            cpus_per_worker=eng.cpus_per_worker,
+            gpus_per_worker=eng.gpus_per_worker,
+            max_worker_restarts=eng.max_worker_restarts,
+            resources_per_worker=dict(eng.resources_per_worker),
+        ),
         unit_names=(
             ["prompt"] if m.units == "prompt" else [f"layer{i}" for i in range(m.num_layers)]
         ),
@@ -288,8 +292,7 @@ class _DriverHandle:
         if self.actor is not None:
             ray.kill(self.actor)  # its workers go with it
         else:
-            for w in self.local.workers:
-                ray.kill(w)
+            self.local.close()
 
 
 def run_experiment(

@@ -21,7 +21,7 @@ import ray
 from ray import tune
 
 from f3ocus_ray.config import ExperimentConfig, parse_config
-from f3ocus_ray.fl.driver import RoundResult
+from f3ocus_ray.fl.round import RoundResult
 from f3ocus_ray.platform.experiment import RunOptions, load_checkpoint, run_experiment
 from f3ocus_ray.platform.grid_spec import _set_dotted
 from f3ocus_ray.platform.tracking import RunTracker

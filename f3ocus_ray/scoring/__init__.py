@@ -1,36 +1,37 @@
 """Layer importance on the clients: LNTK principal eigenvalues and the baselines' saliencies.
 
 `score_units(model, space, data, method=...)` is the engine's entry point; `score_problem` the
-model-agnostic one (units as parameter-name groups). `METHODS` lists the method names.
+model-agnostic one (units as parameter-name groups). `registry` holds the method names; the
+names below import torch on first use only, so the config can check a method without it.
 """
 
-from f3ocus_ray.scoring import vilt_split as _vilt_split  # noqa: F401  (registers ViLT's split)
-from f3ocus_ray.scoring.api import (
-    METHODS,
-    UnitScores,
-    normalise,
-    score_problem,
-    score_units,
-    select_samples,
-)
-from f3ocus_ray.scoring.lanczos import TopEigen, dense_top_eigenvalue, top_eigenvalue
-from f3ocus_ray.scoring.problem import MODES, LossFn, ScoringProblem
-from f3ocus_ray.scoring.split import PrefixSplit, find_prefix_split, register_prefix_split
+from __future__ import annotations
 
-__all__ = [
-    "METHODS",
-    "MODES",
-    "LossFn",
-    "PrefixSplit",
-    "ScoringProblem",
-    "TopEigen",
-    "UnitScores",
-    "dense_top_eigenvalue",
-    "find_prefix_split",
-    "normalise",
-    "register_prefix_split",
-    "score_problem",
-    "score_units",
-    "select_samples",
-    "top_eigenvalue",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "METHODS": "api",
+    "UnitScores": "api",
+    "normalise": "api",
+    "score_problem": "api",
+    "score_units": "api",
+    "select_samples": "api",
+    "TopEigen": "lanczos",
+    "dense_top_eigenvalue": "lanczos",
+    "top_eigenvalue": "lanczos",
+    "MODES": "problem",
+    "LossFn": "problem",
+    "ScoringProblem": "problem",
+    "PrefixSplit": "split",
+    "find_prefix_split": "split",
+    "register_prefix_split": "split",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"f3ocus_ray.scoring.{_EXPORTS[name]}"), name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -12,27 +11,12 @@ import torch
 from torch import nn
 
 from f3ocus_ray.models.layer_space import LayerSpace
-from f3ocus_ray.scoring import saliency
-from f3ocus_ray.scoring.lntk import lntk
 from f3ocus_ray.scoring.problem import ScoringProblem
+from f3ocus_ray.scoring.registry import scorer, scorer_names
 from f3ocus_ray.scoring.state import preserved
 from f3ocus_ray.task import ClientTensors, task_loss
 
-_SCORERS: dict[str, Callable[[ScoringProblem], np.ndarray]] = {
-    "lntk": lntk,
-    "grad_norm": saliency.grad_norm,
-    "rgn": saliency.rgn,
-    "snr": saliency.snr,
-    "fisher": saliency.fisher,
-    "magnitude": saliency.magnitude,
-    "snip": saliency.snip,
-    "grasp": saliency.grasp,
-    "synflow": saliency.synflow,
-    "gradflow": saliency.gradflow,
-    "spt": saliency.spt,
-    "fedselect": saliency.fedselect,
-}
-METHODS: tuple[str, ...] = tuple(_SCORERS)
+METHODS: tuple[str, ...] = scorer_names()  # the built-in methods
 
 
 @dataclass(frozen=True)
@@ -64,10 +48,9 @@ def select_samples(n_total: int, n_samples: int, seed: int | None) -> torch.Tens
 
 def score_problem(problem: ScoringProblem, method: str = "lntk") -> np.ndarray:
     """Raw per-unit scores of `method` for a model-agnostic problem; the model is left as found."""
-    if method not in _SCORERS:
-        raise ValueError(f"unknown scoring method {method!r}; choose from {', '.join(METHODS)}")
+    score = scorer(method)
     with preserved(problem.model, problem.seed):
-        return np.asarray(_SCORERS[method](problem), dtype=np.float64)
+        return np.asarray(score(problem), dtype=np.float64)
 
 
 def score_units(
