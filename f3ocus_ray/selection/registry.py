@@ -106,7 +106,7 @@ def meta_heuristic_names() -> tuple[str, ...]:
     return tuple(name for name, entry in _REGISTRY.items() if entry.meta_heuristic)
 
 
-def close_name_hint(name: object, valid: Sequence[str]) -> str:
+def _did_you_mean(name: object, valid: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest valid name, or an empty string."""
     text = str(name)
     close = difflib.get_close_matches(text, valid, n=1, cutoff=0.5)
@@ -122,7 +122,7 @@ def get_algorithm(name: str) -> AlgorithmEntry:
     if entry is None:
         names = algorithm_names()
         raise SelectionError(
-            f"unknown selection algorithm {name!r}{close_name_hint(name, names)}; "
+            f"unknown selection algorithm {name!r}{_did_you_mean(name, names)}; "
             f"valid: {list(names)}"
         )
     return entry
@@ -150,7 +150,7 @@ def make_params(algorithm: str, params: Any = None) -> Any:
     valid = [f.name for f in dataclasses.fields(cls)]
     for key in params:
         if key not in valid:
-            hint = close_name_hint(key, valid)
+            hint = _did_you_mean(key, valid)
             raise SelectionError(
                 f"unknown parameter {key!r} for algorithm {algorithm!r}{hint}; valid: {valid}"
             )
