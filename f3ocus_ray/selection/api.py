@@ -192,7 +192,7 @@ def select(
         ref_pt = reference_point(ref_F)
         hv, ratio = hypervolume(front.F, ref_pt), None
     else:
-        ref_F = _reference_F(reference)
+        ref_F = reference_objectives(reference)
         ratio, hv, ref_pt = hypervolume_ratio(front.F, ref_F)
 
     return SelectionResult(
@@ -220,7 +220,9 @@ def select(
     )
 
 
-def _reference_F(reference: Any) -> np.ndarray:
+def reference_objectives(reference: Any) -> np.ndarray:
+    """A reference front as (F, 2) minimisation objectives ``(-importance, variance)``, from a
+    :class:`SelectionResult`, a :class:`Front` or such an array."""
     if isinstance(reference, SelectionResult):
         return reference.front_F
     if isinstance(reference, Front):
