@@ -296,7 +296,9 @@ class ScoringConfig(_Strict):
 class SelectionConfig(_Strict):
     """The server's multi-objective refinement (strategy `f3ocus`; see f3ocus_ray.selection)."""
 
-    algorithm: Literal["nsga2", "abc", "aco", "sa", "mopso", "exact", "optuna"] = "nsga2"
+    algorithm: str = Field(
+        "nsga2", description="a registered algorithm (f3ocus_ray.selection.algorithm_names())"
+    )
     budget_mode: Literal["exact", "at_most"] = "exact"
     pick: Literal[
         "knee", "weighted", "max_importance_under_variance", "min_variance_over_importance"
@@ -307,13 +309,29 @@ class SelectionConfig(_Strict):
         default_factory=dict, description="the algorithm's parameters (see its dataclass)"
     )
 
+    @field_validator("algorithm")
+    @classmethod
+    def _registered_algorithm(cls, v: str) -> str:
+        from f3ocus_ray.selection import algorithm_names
+
+        names = algorithm_names()
+        if v not in names:
+            *rest, last = map(repr, names)
+            choices = f"{', '.join(rest)} or {last}" if rest else last
+            close = difflib.get_close_matches(v, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"Input should be {choices} (got {v!r}){hint}")
+        return v
+
     @field_validator("params")
     @classmethod
     def _known_params(cls, v: dict, info: ValidationInfo) -> dict:
         from f3ocus_ray.selection import SelectionError, make_params
 
+        if "algorithm" not in info.data:
+            return v  # the algorithm itself was refused
         try:
-            make_params(info.data.get("algorithm", "nsga2"), v)
+            make_params(info.data["algorithm"], v)
         except SelectionError as e:
             raise ValueError(str(e)) from None
         return v

@@ -170,7 +170,7 @@ def test_algorithms_are_pymoo_algorithms_sharing_minimize_callbacks_and_result()
     from pymoo.core.callback import Callback
     from pymoo.optimize import minimize
 
-    from f3ocus_ray.selection.annealing import MultiObjectiveAnnealing, SAParams
+    from f3ocus_ray.selection.algorithms.annealing import MultiObjectiveAnnealing, SAParams
     from f3ocus_ray.selection.base import PymooSelection
 
     class Count(Callback):

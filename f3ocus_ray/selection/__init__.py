@@ -10,38 +10,36 @@ Pure numpy (plus pymoo, scipy and optionally Optuna): no torch, no Ray.
 ((5, 32), True)
 
 The single entry point is :func:`select`; :func:`solve` returns a front without the pick.
-Algorithms (:data:`ALGORITHMS`): the five multi-objective meta-heuristics ``nsga2``,
-``abc``, ``aco``, ``sa``, ``mopso``; ``exact`` (epsilon-constraint MILP, small instances);
-``optuna`` (Optuna's NSGA-II sampler, a library baseline). Each has a frozen parameter
-dataclass (:func:`params_class`); unknown parameter names raise :class:`SelectionError`.
+Algorithms are looked up by name in one registry (:func:`algorithm_names`); the built-in ones
+(:data:`ALGORITHMS`) are the five multi-objective meta-heuristics ``nsga2``, ``abc``, ``aco``,
+``sa``, ``mopso`` (:data:`META_HEURISTICS`); ``exact`` (epsilon-constraint MILP, small
+instances) and ``optuna`` (Optuna's NSGA-II sampler, a library baseline). Each has a frozen
+parameter dataclass (:func:`params_class`); unknown algorithm or parameter names raise
+:class:`SelectionError`. :func:`register_algorithm` adds one.
 
 Layout: ``problem`` (scores, budgets, vectorised objectives), ``pareto`` (non-dominated
 filtering, archive, hypervolume, pick rules), ``operators`` (budget-respecting sampling,
 recombination, moves, repair, random keys), ``base`` (the pymoo frame: problem, archive,
-operator adapters), one module per algorithm (``nsga2``, ``bee_colony``, ``ant_colony``,
-``annealing``, ``particle_swarm``, ``exact``, ``optuna_baseline``), ``plot`` (PNG of the
-front), ``synthetic`` (score matrices for tests and benchmarks), ``api`` (this entry point).
+operator adapters), ``termination`` (the ``(kind, value)`` pairs), ``registry`` (name ->
+parameters and runner), ``algorithms`` (one module per algorithm: ``nsga2``, ``bee_colony``,
+``ant_colony``, ``annealing``, ``particle_swarm``, ``exact``, ``optuna_baseline``; registered
+there), ``api`` (this entry point), ``plot`` (PNG of the front), ``synthetic`` (score matrices
+for tests and benchmarks).
 """
 
-from .annealing import SAParams
-from .ant_colony import ACOParams
-from .api import (
+from .algorithms import (
     ALGORITHMS,
-    DEFAULT_TERMINATION,
     META_HEURISTICS,
-    Front,
-    SelectionResult,
-    make_params,
-    make_termination,
-    params_class,
-    select,
-    solve,
+    ABCParams,
+    ACOParams,
+    MOPSOParams,
+    NSGA2Params,
+    OptunaParams,
+    SAParams,
 )
+from .algorithms.exact import ExactParams, enumerate_front, exact_front
+from .api import Front, SelectionResult, select, solve
 from .base import CommonParams
-from .bee_colony import ABCParams
-from .exact import ExactParams, enumerate_front, exact_front
-from .nsga2 import NSGA2Params
-from .optuna_baseline import OptunaParams
 from .pareto import (
     DEFAULT_PICK_PARAMS,
     PICK_RULES,
@@ -51,19 +49,32 @@ from .pareto import (
     pick_index,
     reference_point,
 )
-from .particle_swarm import MOPSOParams
 from .plot import pareto_plot_png
 from .problem import BUDGET_MODES, SelectionError, SelectionProblem
+from .registry import (
+    AlgorithmEntry,
+    Found,
+    algorithm_names,
+    get_algorithm,
+    make_params,
+    meta_heuristic_names,
+    params_class,
+    register_algorithm,
+    unregister_algorithm,
+)
+from .termination import DEFAULT_TERMINATION, make_termination
 
 __all__ = [
     "ABCParams",
     "ACOParams",
     "ALGORITHMS",
+    "AlgorithmEntry",
     "BUDGET_MODES",
     "CommonParams",
     "DEFAULT_PICK_PARAMS",
     "DEFAULT_TERMINATION",
     "ExactParams",
+    "Found",
     "Front",
     "META_HEURISTICS",
     "MOPSOParams",
@@ -74,17 +85,22 @@ __all__ = [
     "SelectionError",
     "SelectionProblem",
     "SelectionResult",
+    "algorithm_names",
     "enumerate_front",
     "exact_front",
+    "get_algorithm",
     "hypervolume",
     "hypervolume_ratio",
     "make_params",
     "make_termination",
+    "meta_heuristic_names",
     "non_dominated",
     "pareto_plot_png",
     "params_class",
     "pick_index",
     "reference_point",
+    "register_algorithm",
     "select",
     "solve",
+    "unregister_algorithm",
 ]

@@ -1,119 +1,28 @@
-"""The one entry point: :func:`select` (and :func:`solve`, the front without the pick)."""
+"""The one entry point: :func:`select` (and :func:`solve`, the front without the pick).
+
+The algorithm is looked up by name in :mod:`.registry`; this module runs it, filters its
+result to the non-dominated front, checks every mask against the budgets, and picks one.
+"""
 
 from __future__ import annotations
 
-import difflib
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .pareto import PICK_RULES, hypervolume_ratio, non_dominated, pick_index, reference_point
+from .pareto import (
+    DEFAULT_PICK_PARAMS,
+    PICK_RULES,
+    hypervolume,
+    hypervolume_ratio,
+    non_dominated,
+    pick_index,
+    reference_point,
+)
 from .problem import BudgetMode, SelectionError, SelectionProblem
-
-#: every algorithm :func:`select` knows, the five meta-heuristics first
-ALGORITHMS: tuple[str, ...] = ("nsga2", "abc", "aco", "sa", "mopso", "exact", "optuna")
-#: the paper's five multi-objective meta-heuristics
-META_HEURISTICS: tuple[str, ...] = ALGORITHMS[:5]
-#: the termination used when none is given: 20,000 mask evaluations
-DEFAULT_TERMINATION: tuple[str, int] = ("n_eval", 20_000)
-TERMINATION_KINDS: tuple[str, ...] = ("n_eval", "n_evals", "n_gen", "time")
-
-
-def params_class(algorithm: str) -> type:
-    """The frozen parameter dataclass of an algorithm (fields = valid ``params`` names)."""
-    from .annealing import SAParams
-    from .ant_colony import ACOParams
-    from .bee_colony import ABCParams
-    from .exact import ExactParams
-    from .nsga2 import NSGA2Params
-    from .optuna_baseline import OptunaParams
-    from .particle_swarm import MOPSOParams
-
-    table: dict[str, type] = {
-        "nsga2": NSGA2Params,
-        "abc": ABCParams,
-        "aco": ACOParams,
-        "sa": SAParams,
-        "mopso": MOPSOParams,
-        "exact": ExactParams,
-        "optuna": OptunaParams,
-    }
-    _check_algorithm(algorithm)
-    return table[algorithm]
-
-
-def _hint(name: object, valid: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest valid name, or an empty string."""
-    text = str(name)
-    close = difflib.get_close_matches(text, valid, n=1, cutoff=0.5)
-    if not close:
-        close = [v for v in valid if v.startswith(text) or text.startswith(v)][:1]
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _check_algorithm(algorithm: str) -> None:
-    if algorithm not in ALGORITHMS:
-        hint = _hint(algorithm, ALGORITHMS)
-        raise SelectionError(
-            f"unknown selection algorithm {algorithm!r}{hint}; valid: {list(ALGORITHMS)}"
-        )
-
-
-def make_params(algorithm: str, params: Any = None) -> Any:
-    """Validate ``params`` (``None``, a mapping or the algorithm's dataclass) into the
-    algorithm's frozen dataclass. Unknown names raise :class:`SelectionError` listing the
-    valid ones."""
-    cls = params_class(algorithm)
-    if params is None:
-        return cls()
-    if isinstance(params, cls):
-        return params
-    if not isinstance(params, Mapping):
-        raise SelectionError(
-            f"params for {algorithm!r} must be a mapping or {cls.__name__}, "
-            f"got {type(params).__name__}"
-        )
-    valid = [f.name for f in fields(cls)]
-    for key in params:
-        if key not in valid:
-            hint = _hint(key, valid)
-            raise SelectionError(
-                f"unknown parameter {key!r} for algorithm {algorithm!r}{hint}; valid: {valid}"
-            )
-    try:
-        return cls(**dict(params))
-    except TypeError as exc:  # pragma: no cover - names are checked above
-        raise SelectionError(f"bad params for {algorithm!r}: {exc}") from None
-
-
-def make_termination(termination: Any = None):
-    """A pymoo termination from ``None`` (the default), a pymoo ``Termination`` or a tuple
-    ``("n_eval", X)`` / ``("n_gen", X)`` / ``("time", seconds)``."""
-    from pymoo.core.termination import Termination
-    from pymoo.termination import get_termination
-
-    if termination is None:
-        termination = DEFAULT_TERMINATION
-    if isinstance(termination, Termination):
-        return termination
-    if (
-        not isinstance(termination, tuple | list)
-        or len(termination) != 2
-        or termination[0] not in TERMINATION_KINDS
-    ):
-        raise SelectionError(
-            f"termination must be a pymoo Termination or a pair (kind, value) with kind in "
-            f"{list(TERMINATION_KINDS)}, got {termination!r}"
-        )
-    kind, value = termination
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise SelectionError(f"termination value must be a positive number, got {value!r}")
-    if kind == "time":
-        return get_termination("time", float(value))
-    return get_termination(kind, int(value))
+from .registry import get_algorithm, make_params
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,62 +49,17 @@ def solve(
 
     Every returned mask is checked against the budgets (a violation is a bug and raises).
     """
-    _check_algorithm(algorithm)
+    entry = get_algorithm(algorithm)
     p = make_params(algorithm, params)
     start = time.perf_counter()
-    complete = True
-    if algorithm == "exact":
-        from .exact import exact_front
-
-        ef = exact_front(problem, p)
-        masks, F, n_evals, complete = ef.masks, ef.F, ef.n_solves, ef.complete
-    elif algorithm == "optuna":
-        from .optuna_baseline import run_optuna
-
-        masks, F, n_evals = run_optuna(problem, p, termination=termination, seed=seed)
-    else:
-        from pymoo.optimize import minimize
-
-        from .base import PymooSelection
-
-        algo, encoding = _build(algorithm, p, seed)
-        res = minimize(
-            PymooSelection(problem, encoding),
-            algo,
-            make_termination(termination),
-            seed=seed,
-            copy_algorithm=False,
-        )
-        masks = np.asarray(res.X, dtype=bool).reshape((-1,) + problem.shape)
-        F = np.asarray(res.F, dtype=np.float64).reshape(-1, 2)
-        n_evals = int(algo.evaluator.n_eval)
+    found = entry.run(problem, p, seed=seed, termination=termination)
     seconds = time.perf_counter() - start
+    masks = np.asarray(found.masks, dtype=bool)
+    F = np.asarray(found.F, dtype=np.float64)
     keep = non_dominated(F)
     masks, F = masks[keep], F[keep]
     problem.check_feasible(masks)
-    return Front(masks, F, int(n_evals), seconds, algorithm, complete)
-
-
-def _build(algorithm: str, params: Any, seed: int):
-    if algorithm == "nsga2":
-        from .nsga2 import SelectionNSGA2
-
-        return SelectionNSGA2(params, seed=seed), "mask"
-    if algorithm == "abc":
-        from .bee_colony import BeeColony
-
-        return BeeColony(params, seed=seed), "mask"
-    if algorithm == "aco":
-        from .ant_colony import AntColony
-
-        return AntColony(params, seed=seed), "mask"
-    if algorithm == "sa":
-        from .annealing import MultiObjectiveAnnealing
-
-        return MultiObjectiveAnnealing(params, seed=seed), "mask"
-    from .particle_swarm import BinaryMOPSO
-
-    return BinaryMOPSO(params, seed=seed), "mask"
+    return Front(masks, F, int(found.n_evals), seconds, algorithm, bool(found.complete))
 
 
 @dataclass(frozen=True, eq=False)
@@ -287,7 +151,8 @@ def select(
     Args:
         scores: (N, L) non-negative importance scores.
         budgets: one integer or N integers, ``1 <= k_i <= L``.
-        algorithm: one of :data:`ALGORITHMS`.
+        algorithm: a registered algorithm (:func:`~.registry.algorithm_names`; the built-in
+            ones are :data:`~.algorithms.ALGORITHMS`).
         budget_mode: ``"exact"`` (each client trains exactly ``k_i`` units) or ``"at_most"``.
         pick: the rule that takes one solution from the front, one of
             :data:`~.pareto.PICK_RULES` (default ``"knee"``).
@@ -296,9 +161,10 @@ def select(
         seed: the random seed; the same seed gives bitwise-identical masks (except with a
             time-based termination).
         termination: ``("n_eval", X)``, ``("n_gen", X)``, ``("time", seconds)`` or a pymoo
-            ``Termination``; default :data:`DEFAULT_TERMINATION`. Ignored by ``exact``.
+            ``Termination``; default :data:`~.termination.DEFAULT_TERMINATION`. Ignored by
+            ``exact``.
         params: the algorithm's parameters: a mapping of field names or its dataclass
-            (see :func:`params_class`).
+            (see :func:`~.registry.params_class`).
         reference: a reference front for the hypervolume ratio: a (F, 2) array of
             minimisation objectives, a :class:`SelectionResult` or a :class:`Front`.
 
@@ -324,13 +190,10 @@ def select(
         ref_F = np.concatenate([front.F, f_topk[None]])
         ref_F = ref_F[non_dominated(ref_F)]
         ref_pt = reference_point(ref_F)
-        from .pareto import hypervolume
-
         hv, ratio = hypervolume(front.F, ref_pt), None
     else:
-        ref_F = _reference_F(reference)
+        ref_F = reference_objectives(reference)
         ratio, hv, ref_pt = hypervolume_ratio(front.F, ref_F)
-    from .pareto import DEFAULT_PICK_PARAMS
 
     return SelectionResult(
         mask=front.masks[idx].copy(),
@@ -357,7 +220,9 @@ def select(
     )
 
 
-def _reference_F(reference: Any) -> np.ndarray:
+def reference_objectives(reference: Any) -> np.ndarray:
+    """A reference front as (F, 2) minimisation objectives ``(-importance, variance)``, from a
+    :class:`SelectionResult`, a :class:`Front` or such an array."""
     if isinstance(reference, SelectionResult):
         return reference.front_F
     if isinstance(reference, Front):

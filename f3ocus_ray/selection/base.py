@@ -1,7 +1,7 @@
 """The pymoo frame shared by the meta-heuristics.
 
 * :class:`PymooSelection`: the selection problem as a pymoo ``Problem``; a decision vector is
-  a flattened mask (``encoding="mask"``) or flattened random keys (``encoding="keys"``).
+  a flattened mask.
 * :class:`ArchiveMixin`: every algorithm keeps an external non-dominated archive of every
   mask it evaluated; ``self.opt`` (hence pymoo's ``Result.X`` / ``Result.F``) is that archive.
 * :class:`MaskAlgorithm`: a pymoo ``Algorithm`` base for our own algorithms (ABC, ACO, SA,
@@ -10,8 +10,8 @@
   wrapping :mod:`.operators`.
 * :class:`CommonParams`: the fields every meta-heuristic's parameters share.
 
-Termination (``("n_eval", X)``, ``("n_gen", X)``, ``("time", seconds)``), seeding, callbacks
-and the ``Result`` come from ``pymoo.optimize.minimize``.
+Termination (:mod:`.termination`), seeding, callbacks and the ``Result`` come from
+``pymoo.optimize.minimize`` (:func:`.registry.run_pymoo`).
 """
 
 from __future__ import annotations
@@ -94,27 +94,15 @@ class PymooSelection(Problem):
     """A :class:`SelectionProblem` for pymoo: ``n_var = N * L``, two objectives
     ``(-importance, variance)``, no constraints (the operators keep the budgets)."""
 
-    def __init__(self, selection: SelectionProblem, encoding: str = "mask") -> None:
-        if encoding not in ("mask", "keys"):
-            raise SelectionError(f"encoding must be 'mask' or 'keys', got {encoding!r}")
+    def __init__(self, selection: SelectionProblem) -> None:
         self.selection = selection
-        self.encoding = encoding
         N, L = selection.shape
-        super().__init__(
-            n_var=N * L,
-            n_obj=2,
-            xl=0.0,
-            xu=1.0,
-            vtype=bool if encoding == "mask" else float,
-        )
+        super().__init__(n_var=N * L, n_obj=2, xl=0.0, xu=1.0, vtype=bool)
 
     def masks(self, X: np.ndarray) -> np.ndarray:
         """Decision vectors (P, N*L) to masks (P, N, L)."""
         N, L = self.selection.shape
-        X = np.asarray(X).reshape(-1, N, L)
-        if self.encoding == "mask":
-            return X.astype(bool, copy=False)
-        return ops.decode_keys(self.selection, X)
+        return np.asarray(X).reshape(-1, N, L).astype(bool, copy=False)
 
     def _evaluate(self, x, out, *args, **kwargs):
         out["F"] = self.selection.evaluate_unchecked(self.masks(x))

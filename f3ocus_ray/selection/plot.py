@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .api import reference_objectives
+
 
 def pareto_plot_png(
     result: Any,
@@ -41,9 +43,7 @@ def pareto_plot_png(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     if reference is not None:
-        from .api import _reference_F
-
-        ref = _reference_F(reference)
+        ref = reference_objectives(reference)
         order = np.argsort(ref[:, 1])
         ax.plot(
             ref[order, 1],

@@ -229,24 +229,10 @@ def variance_of_counts(counts: np.ndarray) -> np.ndarray:
     return (n_units * sq - total * total) / float(n_units * n_units)
 
 
-def as_problem(
-    scores_or_problem: object,
-    budgets: object | None = None,
-    budget_mode: str = "exact",
-) -> SelectionProblem:
-    """Build a :class:`SelectionProblem`, or pass one through unchanged."""
-    if isinstance(scores_or_problem, SelectionProblem):
-        return scores_or_problem
-    if budgets is None:
-        raise SelectionError("budgets are required with a score matrix")
-    return SelectionProblem(scores_or_problem, budgets, budget_mode)
-
-
 __all__ = [
     "BUDGET_MODES",
     "BudgetMode",
     "SelectionError",
     "SelectionProblem",
-    "as_problem",
     "variance_of_counts",
 ]

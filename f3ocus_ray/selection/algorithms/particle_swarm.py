@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import operators as ops
-from .base import CommonParams, MaskAlgorithm, check_float, check_int
-from .pareto import crowding_distance, dominates
+from .. import operators as ops
+from ..base import CommonParams, MaskAlgorithm, check_float, check_int
+from ..pareto import crowding_distance, dominates
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pymoo.algorithms.moo.nsga2 import NSGA2
 
-from .base import (
+from ..base import (
     ArchiveMixin,
     CommonParams,
     MaskCrossover,

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import operators as ops
-from .base import CommonParams, MaskAlgorithm, check_float, check_int
-from .pareto import normalisation, tchebycheff
+from .. import operators as ops
+from ..base import CommonParams, MaskAlgorithm, check_float, check_int
+from ..pareto import normalisation, tchebycheff
 
 
 @dataclass(frozen=True)

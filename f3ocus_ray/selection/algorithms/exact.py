@@ -22,7 +22,8 @@ for every total ``T`` from ``sum k_i`` down to ``N`` (a constraint ``sum m = T``
 union is filtered; a total whose best importance and least variance are together dominated
 by points already found is skipped. Meant for small instances (N = 10, L = 12 takes seconds).
 
-:func:`enumerate_front` is the brute-force ground truth for tiny instances.
+:func:`enumerate_front` is the brute-force ground truth for tiny instances. :func:`run_exact`
+is the registered runner (``algorithm="exact"``).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array, csr_array, vstack
 
-from .base import check_float
-from .pareto import non_dominated
-from .problem import SelectionError, SelectionProblem
+from ..base import check_float
+from ..pareto import non_dominated
+from ..problem import SelectionError, SelectionProblem
+from ..registry import Found
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +257,15 @@ def exact_front(problem: SelectionProblem, params: ExactParams | None = None) ->
         seconds=time.perf_counter() - start,
         complete=complete,
     )
+
+
+def run_exact(
+    problem: SelectionProblem, params: ExactParams, *, seed: int, termination: object
+) -> Found:
+    """:func:`exact_front` as a registry runner (deterministic and exhaustive: the seed and
+    the termination do not apply; ``ExactParams.time_limit`` bounds it)."""
+    front = exact_front(problem, params)
+    return Found(front.masks, front.F, front.n_solves, front.complete)
 
 
 def _row_options(problem: SelectionProblem, i: int) -> np.ndarray:

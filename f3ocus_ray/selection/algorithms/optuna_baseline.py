@@ -6,8 +6,9 @@ trial is feasible. With ``seed_topk`` the first trial is client-only top-k (enqu
 algorithms' first population holds it. Trials are evaluated one at a time (Optuna's ask/tell);
 every evaluated mask enters the same non-dominated archive as our algorithms'.
 
-Termination: ``("n_eval", X)`` runs X trials, ``("n_gen", X)`` runs ``X * population_size``
-trials and ``("time", s)`` stops after ``s`` seconds.
+Termination (a pair, parsed by :func:`~f3ocus_ray.selection.termination.termination_pair`):
+``("n_eval", X)`` runs X trials, ``("n_gen", X)`` runs ``X * population_size`` trials and
+``("time", s)`` stops after ``s`` seconds.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from . import operators as ops
-from .base import check_bool, check_float, check_int
-from .pareto import ParetoArchive
-from .problem import SelectionError, SelectionProblem
+from .. import operators as ops
+from ..base import check_bool, check_float, check_int
+from ..pareto import ParetoArchive
+from ..problem import SelectionError, SelectionProblem
+from ..registry import Found
+from ..termination import termination_pair
 
 
 @dataclass(frozen=True)
@@ -55,23 +58,20 @@ class OptunaParams:
         check_int(self, "archive_size", 2, allow_none=True)
 
 
-def _budget(termination: Any, params: OptunaParams) -> tuple[int | None, float | None]:
-    from .api import DEFAULT_TERMINATION
+def _trial_budget(termination: Any, params: OptunaParams) -> tuple[int | None, float | None]:
+    """The trial count (or the timeout in seconds) of a termination pair."""
+    from pymoo.core.termination import Termination
 
-    if termination is None:
-        termination = DEFAULT_TERMINATION
-    if not isinstance(termination, tuple | list) or len(termination) != 2:
+    if isinstance(termination, Termination):
         raise SelectionError(
-            f"the optuna baseline takes a termination pair (kind, value), got {termination!r}"
+            "the optuna baseline takes a termination pair (kind, value), not a pymoo Termination"
         )
-    kind, value = termination
-    if kind in ("n_eval", "n_evals"):
-        return int(value), None
-    if kind == "n_gen":
-        return int(value) * params.population_size, None
+    kind, value = termination_pair(termination)
     if kind == "time":
-        return None, float(value)
-    raise SelectionError(f"unknown termination kind {kind!r} for the optuna baseline")
+        return None, value
+    if kind == "n_gen":
+        return value * params.population_size, None
+    return value, None
 
 
 def run_optuna(
@@ -80,12 +80,12 @@ def run_optuna(
     *,
     termination: Any = None,
     seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Returns the archive's masks (F, N, L), objectives (F, 2) and the trial count."""
+) -> Found:
+    """The archive's masks (F, N, L) and objectives (F, 2), and the trial count."""
     import optuna
 
     params = params or OptunaParams()
-    n_trials, timeout = _budget(termination, params)
+    n_trials, timeout = _trial_budget(termination, params)
     N, L = problem.shape
     names = [f"x{i}_{j}" for i in range(N) for j in range(L)]
     sampler = optuna.samplers.NSGAIISampler(
@@ -119,4 +119,4 @@ def run_optuna(
             count += 1
     finally:
         optuna.logging.set_verbosity(verbosity)
-    return archive.X.reshape(-1, N, L), archive.F, count
+    return Found(archive.X.reshape(-1, N, L), archive.F, count)
