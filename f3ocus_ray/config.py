@@ -314,14 +314,7 @@ class SelectionConfig(_Strict):
     def _registered_algorithm(cls, v: str) -> str:
         from f3ocus_ray.selection import algorithm_names
 
-        names = algorithm_names()
-        if v not in names:
-            *rest, last = map(repr, names)
-            choices = f"{', '.join(rest)} or {last}" if rest else last
-            close = difflib.get_close_matches(v, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"Input should be {choices} (got {v!r}){hint}")
-        return v
+        return registered(v, algorithm_names(), "selection algorithm")
 
     @field_validator("params")
     @classmethod
