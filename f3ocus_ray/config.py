@@ -7,6 +7,7 @@ saved with every run (`to_yaml`).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from pathlib import Path
@@ -414,6 +415,16 @@ class ExperimentConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_patches(self) -> ExperimentConfig:
+        """A tiny model cuts the image into patches (a real one brings its own patch size)."""
+        if self.model.name not in _REAL_MODELS and self.data.image_size % self.model.patch_size:
+            raise ValueError(
+                f"model.patch_size: {self.model.patch_size} must divide data.image_size "
+                f"({self.data.image_size})"
+            )
+        return self
+
     def effective_scoring(self) -> ScoringConfig | None:
         """What the clients score, and when: a score-based strategy scores with its own method,
         every round unless `scoring.schedule` says otherwise; None when nothing is scored."""
@@ -480,19 +491,35 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def set_dotted(raw: dict[str, Any], key: str, value: Any, source: str = "") -> None:
+    """raw[a][b] = value for key "a.b", creating sections; a value in the way is an error."""
+    node = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}{key}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def get_dotted(raw: dict[str, Any], key: str, default: Any = None) -> Any:
+    """raw[a][b] for key "a.b", or `default` where the path does not exist."""
+    node: Any = raw
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
     """Apply one `a.b=value` override in place; the value is parsed as YAML (`3`, `1e-3`, `[1,2]`)."""
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. federation.rounds=3")
     key, value = assignment.split("=", 1)
-    parts = key.strip().split(".")
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a section")
-        node = child
-    node[parts[-1]] = safe_load_yaml(value, f"--set {key}")
+    key = key.strip()
+    set_dotted(raw, key, safe_load_yaml(value, f"--set {key}"), source="--set ")
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:

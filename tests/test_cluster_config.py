@@ -168,7 +168,7 @@ def test_gpu_grid_pins_drivers_on_the_head_and_shares_gpus():
     base = dict(raw["base"])
     base["data"] = {k: v for k, v in base["data"].items() if k != "path"}  # on the nodes only
     cfg = ExperimentConfig.model_validate(base)
-    bundles = trial_bundles(cfg, spec.tune.driver_cpus, spec.tune.driver_resources)
+    bundles = trial_bundles(cfg.engine, spec.tune.driver_cpus, spec.tune.driver_resources)
     assert bundles[0] == {"CPU": 1.0, "node:__internal_head__": 0.001}
     assert bundles[1:] == [{"CPU": 2.0, "GPU": 0.25}] * 4
     # a small GPU node of either cloud holds one trial's 4 workers
@@ -182,7 +182,9 @@ def test_resources_per_worker_in_every_worker_bundle():
     cfg = ExperimentConfig.model_validate(
         {"engine": {"num_workers": 3, "gpus_per_worker": 0.5, "resources_per_worker": {"a": 1}}}
     )
-    assert trial_bundles(cfg, 0.5) == [{"CPU": 0.5}] + [{"CPU": 1.0, "GPU": 0.5, "a": 1.0}] * 3
+    assert (
+        trial_bundles(cfg.engine, 0.5) == [{"CPU": 0.5}] + [{"CPU": 1.0, "GPU": 0.5, "a": 1.0}] * 3
+    )
     for bad in ({"GPU": 1}, {"fake_gpu": 0}):
         with pytest.raises(Exception, match="resources_per_worker"):
             ExperimentConfig.model_validate({"engine": {"resources_per_worker": bad}})

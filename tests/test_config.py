@@ -103,3 +103,22 @@ def test_every_experiment_file_is_valid(tmp_path):
         overrides = [f"data.path={tmp_path}"] if "_real" in f.stem else []
         cfg = load_config(f, overrides)
         assert cfg.federation.rounds >= 1, f
+
+
+def test_patch_size_must_divide_the_image_size_of_a_tiny_model():
+    with pytest.raises(ConfigError, match=r"model.patch_size: 8 must divide data.image_size \(30\)"):
+        load_config(None, ["data.image_size=30", "model.patch_size=8"])
+    assert load_config(None, ["data.image_size=32", "model.patch_size=8"]).model.patch_size == 8
+
+
+def test_dotted_keys_are_set_and_read_in_one_place():
+    from f3ocus_ray.config import get_dotted, set_dotted
+
+    raw: dict = {"model": {"name": "tiny-vilt"}}
+    set_dotted(raw, "model.hidden_size", 32)
+    set_dotted(raw, "federation.rounds", 2)
+    assert raw == {"model": {"name": "tiny-vilt", "hidden_size": 32}, "federation": {"rounds": 2}}
+    assert get_dotted(raw, "federation.rounds") == 2
+    assert get_dotted(raw, "federation.budgets", 4) == 4
+    with pytest.raises(ConfigError, match="model.name.x: model.name is not a section"):
+        set_dotted(raw, "model.name.x", 1)

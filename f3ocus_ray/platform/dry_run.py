@@ -14,21 +14,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from f3ocus_ray.config import EngineConfig
+from f3ocus_ray.config import EngineConfig, get_dotted
 from f3ocus_ray.platform.grid_spec import Grid, Trial
 from f3ocus_ray.platform.tune_trial import trial_bundles
-
-
-def _get(raw: dict[str, Any], dotted: str, default: Any = None) -> Any:
-    node: Any = raw
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
 
 _path_clients: dict[str, int] = {}
 
@@ -37,10 +26,10 @@ def count_clients(t: Trial) -> int | None:
     """A trial's client count, from its config, without generating or loading data."""
     if "clients" in t.meta:
         return int(t.meta["clients"])
-    clients = _get(t.raw, "data.clients")
+    clients = get_dotted(t.raw, "data.clients")
     if clients:
         return len(clients)
-    path = _get(t.raw, "data.path")
+    path = get_dotted(t.raw, "data.path")
     if path:
         ann = Path(path) / "annotations.jsonl"
         if not ann.is_file():
@@ -51,12 +40,12 @@ def count_clients(t: Trial) -> int | None:
             names = {json.loads(line)["client"] for line in ann.open() if line.strip()}
             _path_clients[path] = len(names)
         return _path_clients[path]
-    task = _get(t.raw, "data.synthetic.task", "vqa")
+    task = get_dotted(t.raw, "data.synthetic.task", "vqa")
     if task in ("multilabel", "mixed"):
         from f3ocus_ray.data.synthetic import MIXED_VQA_CLIENTS
 
         vqa = len(MIXED_VQA_CLIENTS) if task == "mixed" else 0
-        return vqa + int(_get(t.raw, "data.synthetic.n_clients", 4))
+        return vqa + int(get_dotted(t.raw, "data.synthetic.n_clients", 4))
     if task == "domain_gap":
         from f3ocus_ray.data.domain_gap import DOMAIN_GAP_SOURCES
 
@@ -70,13 +59,13 @@ def _engine(t: Trial) -> EngineConfig:
     if t.cfg is not None:
         return t.cfg.engine
     try:
-        return EngineConfig.model_validate(_get(t.raw, "engine", {}) or {})
+        return EngineConfig.model_validate(get_dotted(t.raw, "engine", {}) or {})
     except Exception:
         return EngineConfig()
 
 
 def _rounds(t: Trial) -> int:
-    return t.cfg.federation.rounds if t.cfg else int(_get(t.raw, "federation.rounds", 5))
+    return t.cfg.federation.rounds if t.cfg else int(get_dotted(t.raw, "federation.rounds", 5))
 
 
 def calibrate_cost(grid: Grid, progress: Callable[[str], None]) -> tuple[str, float]:
@@ -125,11 +114,9 @@ def dry_run(grid: Grid, calibrate: bool = False, progress: Callable[[str], None]
     unknown_cost: Counter = Counter()
     for t, nc in zip(trials, n_clients, strict=True):
         eng = _engine(t)
-        bundles = trial_bundles_from(
-            eng, grid.spec.tune.driver_cpus, grid.spec.tune.driver_resources
-        )
+        bundles = trial_bundles(eng, grid.spec.tune.driver_cpus, grid.spec.tune.driver_resources)
         shapes[repr(bundles)] += 1
-        model = t.cfg.model.name if t.cfg else str(_get(t.raw, "model.name", "tiny-vilt"))
+        model = t.cfg.model.name if t.cfg else str(get_dotted(t.raw, "model.name", "tiny-vilt"))
         per = cost.get(model)
         if per is None or nc is None:
             unknown_cost[model] += 1
@@ -155,12 +142,3 @@ def dry_run(grid: Grid, calibrate: bool = False, progress: Callable[[str], None]
         for reason, n in reasons.most_common(8):
             lines.append(f"  {n} trials: {reason}")
     return "\n".join(lines)
-
-
-def trial_bundles_from(
-    eng: EngineConfig, driver_cpus: float, driver_resources: dict[str, float] | None = None
-) -> list[dict[str, float]]:
-    class _C:  # trial_bundles reads cfg.engine only
-        engine = eng
-
-    return trial_bundles(_C, driver_cpus, driver_resources)  # type: ignore[arg-type]

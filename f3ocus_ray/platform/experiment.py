@@ -20,7 +20,7 @@ import ray
 import torch
 
 from f3ocus_ray.config import ExperimentConfig
-from f3ocus_ray.errors import ConfigError, UserError
+from f3ocus_ray.errors import UserError
 from f3ocus_ray.fl.client_data import DataFacts, prepare_data
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
 from f3ocus_ray.fl.executors import RayPool
@@ -97,8 +97,6 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         vision_layers=m.vision_layers,
         max_answer_len=m.max_answer_length,
     )
-    if cfg.data.image_size % m.patch_size and m.name not in REAL:
-        raise ConfigError("model.patch_size: must divide data.image_size")
     tr, eng = cfg.training, cfg.engine
     sc = cfg.effective_scoring()
     worker = WorkerSpec(

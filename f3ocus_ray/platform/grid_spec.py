@@ -35,8 +35,10 @@ from f3ocus_ray.config import (
     apply_override,
     parse_config,
     safe_load_yaml,
+    set_dotted,
 )
 from f3ocus_ray.errors import ConfigError
+from f3ocus_ray.platform.uris import resolve_tracking_uri
 
 
 class TuneSettings(_Strict):
@@ -125,17 +127,6 @@ class Grid:
         return [t for t in self.trials if t.cfg is None]
 
 
-def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    node = raw
-    parts = key.split(".")
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{key}: {'.'.join(parts[: i + 1])} is not a section")
-        node = child
-    node[parts[-1]] = copy.deepcopy(value)
-
-
 def _absolute(raw: dict[str, Any], root: Path) -> None:
     """Relative paths become absolute here, so trials (whose working dir is their trial
     folder) and every process on the node agree."""
@@ -148,10 +139,7 @@ def _absolute(raw: dict[str, Any], root: Path) -> None:
     if isinstance(out, str) and not Path(out).is_absolute():
         raw["output_dir"] = str((root / out).resolve())
     tr = raw.setdefault("tracking", {})
-    uri, prefix = str(tr.get("uri", "sqlite:///mlflow.db")), "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        uri = prefix + str((root / uri[len(prefix) :]).resolve())
-    tr["uri"] = uri
+    tr["uri"] = resolve_tracking_uri(str(tr.get("uri", "sqlite:///mlflow.db")), root)
 
 
 def _short_error(e: Exception) -> str:
@@ -180,7 +168,7 @@ def load_grid(path: str | Path, overrides: list[str] = (), cwd: Path | None = No
     else:
         base = copy.deepcopy(spec.base or {})
     for k, v in spec.set.items():
-        _set_dotted(base, k, v)
+        set_dotted(base, k, v)
     for assignment in overrides:
         apply_override(base, assignment)
     grid = Grid(spec, p, base)
@@ -224,10 +212,10 @@ def expand(spec: GridFile, base: dict[str, Any], root: Path) -> list[Trial]:
         meta: dict[str, Any] = {}
         for n, (value, over, m) in zip(names, combo, strict=True):
             if over is None:
-                _set_dotted(raw, n, value)
+                set_dotted(raw, n, value)
             else:
                 for k, v in over.items():
-                    _set_dotted(raw, k, v)
+                    set_dotted(raw, k, v)
             meta.update(m)
         raw.setdefault("name", spec.name)
         _absolute(raw, root)
@@ -240,16 +228,6 @@ def expand(spec: GridFile, base: dict[str, Any], root: Path) -> list[Trial]:
         cfg, err = cache[key]
         trials.append(Trial(len(trials), axes, raw, meta, cfg, err))
     return trials
-
-
-def describe_refusals(grid: Grid, limit: int = 5) -> str:
-    bad = grid.refused()
-    lines = [f"{len(bad)} of {len(grid.trials)} trials refused:"]
-    for t in bad[:limit]:
-        lines.append(f"  trial {t.index} ({t.label()}): {t.error}")
-    if len(bad) > limit:
-        lines.append(f"  ... and {len(bad) - limit} more")
-    return "\n".join(lines)
 
 
 def check_runnable(grid: Grid) -> None:
@@ -272,7 +250,5 @@ def check_runnable(grid: Grid) -> None:
                 facts[key] = prepare_data(cfg.data)  # also generates the synthetic set once
             cfg.budgets_for(len(facts[key].clients))
             check_task(cfg.model.name, facts[key].task)
-            if cfg.data.image_size % cfg.model.patch_size:
-                raise ConfigError("model.patch_size: must divide data.image_size")
         except ConfigError as e:
             raise ConfigError(f"{grid.source}: trial {t.index} ({t.label()}): {e}") from None

@@ -24,7 +24,7 @@ import numpy as np
 
 from f3ocus_ray.errors import UserError
 from f3ocus_ray.platform import paper_tables as pt
-from f3ocus_ray.platform.tracking import resolve_tracking_uri
+from f3ocus_ray.platform.uris import resolve_tracking_uri
 
 
 def grid_runs(client: mlflow.MlflowClient, grid: str, run_name: str | None = None):
@@ -51,15 +51,6 @@ def grid_runs(client: mlflow.MlflowClient, grid: str, run_name: str | None = Non
 
 def _axes(run) -> dict[str, str]:
     return {k[5:]: v for k, v in run.data.tags.items() if k.startswith("axis.")}
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    def fmt(v: Any) -> str:
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(out)
 
 
 def build_report(
@@ -98,7 +89,12 @@ def build_report(
         )
     header = ["trial", "status", *axis_names, f"final {metric}", f"best {metric}", "rounds"]
     header.append("mbit_up (last round)")
-    parts = [f"# Grid {grid}, run {run_name}: {len(runs)} trials", "", _table(header, rows), ""]
+    parts = [
+        f"# Grid {grid}, run {run_name}: {len(runs)} trials",
+        "",
+        pt.markdown(header, rows),
+        "",
+    ]
     _write_csv(folder / "trials.csv", header, rows)
 
     final_col = 2 + len(axis_names)
@@ -112,7 +108,12 @@ def build_report(
             [v, len(xs), statistics.fmean(xs), statistics.pstdev(xs) if len(xs) > 1 else 0.0]
             for v, xs in groups.items()
         ]
-        parts += [f"## {a}", "", _table([a, "trials", f"mean final {metric}", "std"], summary), ""]
+        parts += [
+            f"## {a}",
+            "",
+            pt.markdown([a, "trials", f"mean final {metric}", "std"], summary),
+            "",
+        ]
         fig, axp = plt.subplots(figsize=(max(4, len(summary) * 0.9), 3))
         axp.bar([str(s[0]) for s in summary], [s[2] for s in summary], yerr=[s[3] for s in summary])
         axp.set_ylabel(f"final {metric}")

@@ -13,15 +13,7 @@ from typing import Any
 import mlflow
 
 from f3ocus_ray.platform.plots import heatmap_png
-
-
-def resolve_tracking_uri(uri: str) -> str:
-    """Make a relative `sqlite:///file.db` absolute, so every process on the node agrees."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str(Path(uri[len(prefix) :]).resolve())
-    return uri
-
+from f3ocus_ray.platform.uris import resolve_tracking_uri
 
 KEY_TAG = "f3ocus.key"  # a deterministic id: a resumed trial finds its own run by it
 PARENT_TAG = "mlflow.parentRunId"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from f3ocus_ray.config import parse_config
+from f3ocus_ray.config import parse_config, set_dotted
 from f3ocus_ray.errors import ConfigError, UserError
-from f3ocus_ray.platform.grid_spec import Grid, SearchSettings, _set_dotted, check_runnable
+from f3ocus_ray.platform.grid_spec import Grid, SearchSettings, check_runnable
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
 from f3ocus_ray.platform.tune_trial import GridContext, TrialSpec, grid_trial, trial_bundles
@@ -83,7 +83,7 @@ def _check_search(grid: Grid) -> None:
         for v in p.values or [p.low, p.high]:
             raw = copy.deepcopy(grid.trials[0].raw if grid.trials else grid.base_raw)
             value = int(v) if p.type == "int" else v
-            _set_dotted(raw, key, value)
+            set_dotted(raw, key, value)
             try:
                 parse_config(raw, "search")
             except ConfigError as e:
@@ -146,7 +146,7 @@ def run_grid(
     def resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
         cfg = ctx.trials[config["index"]].cfg if "index" in config else first
         return tune.PlacementGroupFactory(
-            trial_bundles(cfg, spec.tune.driver_cpus, spec.tune.driver_resources)
+            trial_bundles(cfg.engine, spec.tune.driver_cpus, spec.tune.driver_resources)
         )
 
     trainable = tune.with_resources(tune.with_parameters(grid_trial, ctx=ctx), resources)

@@ -20,10 +20,9 @@ from typing import Any
 import ray
 from ray import tune
 
-from f3ocus_ray.config import ExperimentConfig, parse_config
+from f3ocus_ray.config import EngineConfig, ExperimentConfig, parse_config, set_dotted
 from f3ocus_ray.fl.round import RoundResult
 from f3ocus_ray.platform.experiment import RunOptions, load_checkpoint, run_experiment
-from f3ocus_ray.platform.grid_spec import _set_dotted
 from f3ocus_ray.platform.tracking import RunTracker
 
 log = logging.getLogger(__name__)
@@ -58,19 +57,18 @@ class GridContext:
 
         raw = copy.deepcopy(raw)
         for k, v in config.items():
-            _set_dotted(raw, k, v)
+            set_dotted(raw, k, v)
         cfg = parse_config(raw, "search trial")
         key = tune.get_context().get_trial_id()
         return TrialSpec(f"trial_{key}", dict(config), cfg)
 
 
 def trial_bundles(
-    cfg: ExperimentConfig, driver_cpus: float, driver_resources: dict[str, float] | None = None
+    eng: EngineConfig, driver_cpus: float, driver_resources: dict[str, float] | None = None
 ) -> list[dict[str, float]]:
     """The driver's bundle (CPU and `tune.driver_resources`, e.g. the head node's
     `node:__internal_head__`), then one per ClientWorker (CPU, fractional GPU and
     `engine.resources_per_worker`)."""
-    eng = cfg.engine
     worker = {"CPU": float(eng.cpus_per_worker)}
     if eng.gpus_per_worker:
         worker["GPU"] = float(eng.gpus_per_worker)
