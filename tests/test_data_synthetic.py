@@ -16,7 +16,7 @@ from f3ocus_ray.data import (
     synthesize,
     vqa_baselines,
 )
-from f3ocus_ray.data.synthetic import question_type_schedule
+from f3ocus_ray.data.synthetic.plan import question_type_schedule
 
 TINY = {"scale": 0.0, "min_per_client": 6, "image_size": 16}
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..format import DataError
 from .draw import box_blur
-from .format import DataError
 from .images import render
+from .medvqa import VQASample
+from .plan import question_type_schedule, split_mask
 from .questions import MODALITY_SPECS, make_question, sample_attributes
-from .synthetic import VQASample, question_type_schedule, split_mask
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..format import DataError
 from .draw import Canvas, blob, disc, ellipse, gauss, paint, smooth_noise, to_uint8
-from .format import DataError
-from .synthetic import split_mask
+from .plan import split_mask
 
 __all__ = [
     "FINDINGS",
