@@ -11,7 +11,15 @@ so it is not re-exported here).
 
 from .baselines import VQABaselines, vqa_baselines
 from .dataset import CLASSIFICATION_PROMPT, ClientData, FederatedDataset, load_dataset
-from .format import ANNOTATIONS, SPLITS, DataError, DatasetWriter, Record, read_annotations
+from .format import (
+    ANNOTATIONS,
+    SPLITS,
+    DataError,
+    DatasetWriter,
+    Record,
+    Sample,
+    read_annotations,
+)
 from .synthetic import synthesize
 from .synthetic.medvqa import MEDVQA_FL_CLIENTS, client_sizes, generate_vqa
 from .synthetic.multilabel import FINDINGS, generate_multilabel, label_shift
@@ -39,6 +47,7 @@ __all__ = [
     "FederatedDataset",
     "QuestionTokenizer",
     "Record",
+    "Sample",
     "VQABaselines",
     "answer_vocabulary",
     "client_sizes",

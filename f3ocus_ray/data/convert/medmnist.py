@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..format import DataError
+from ..format import DataError, Sample
 from ..synthetic.questions import MODALITY_SPECS, TYPE_PROPORTIONS
-from .common import ConvertOptions, Sample, map_split
+from .common import ConvertOptions, map_split
 
 TASK = "vqa"
 _ORGANS = (

@@ -20,11 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..format import DataError
+from ..format import DataError, Sample
 from ..synthetic.multilabel import FINDINGS, NO_FINDING
 from .common import (
     ConvertOptions,
-    Sample,
     dirichlet_clients,
     find_file,
     primary_labels,

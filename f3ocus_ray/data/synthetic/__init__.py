@@ -17,7 +17,7 @@ from pathlib import Path
 from ..format import DataError, DatasetWriter
 from .domain_gap import generate_domain_gap
 from .medvqa import MIXED_VQA_CLIENTS, generate_vqa
-from .multilabel import MultilabelSample, generate_multilabel
+from .multilabel import generate_multilabel
 from .plan import check_seed
 
 __all__ = ["synthesize"]
@@ -77,7 +77,14 @@ def synthesize(
                 image_size=image_size,
                 clients=MIXED_VQA_CLIENTS,
             )
-            renamed = (replace(s, client=s.client.replace("client_", "cls_")) for s in samples)
+            renamed = (
+                replace(
+                    s,
+                    client=s.client.replace("client_", "cls_"),
+                    where=s.where.replace("client_", "cls_"),
+                )
+                for s in samples
+            )
             samples = itertools.chain(vqa, renamed)
     else:
         raise DataError(
@@ -85,17 +92,7 @@ def synthesize(
         )
     with DatasetWriter(out_dir, overwrite=overwrite) as writer:
         for s in samples:
-            if not isinstance(s, MultilabelSample):
-                writer.add_vqa(
-                    s.image,
-                    client=s.client,
-                    split=s.split,
-                    question=s.question,
-                    answer=s.answer,
-                    question_type=s.question_type,
-                )
-            else:
-                writer.add_multilabel(s.image, client=s.client, split=s.split, labels=s.labels)
+            writer.add(s)
         writer.meta = {
             "generator": "f3ocus_ray.data.synthesize",
             "task": task,

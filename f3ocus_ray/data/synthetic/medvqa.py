@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..format import DataError
+from ..format import DataError, Sample
 from .images import render
 from .plan import check_seed, question_type_schedule, split_mask
 from .questions import MODALITY_SPECS, make_question, sample_attributes
@@ -23,7 +23,6 @@ __all__ = [
     "MEDVQA_FL_CLIENTS",
     "MIXED_VQA_CLIENTS",
     "ClientInfo",
-    "VQASample",
     "client_sizes",
     "generate_vqa",
 ]
@@ -54,19 +53,6 @@ MEDVQA_FL_CLIENTS: tuple[ClientInfo, ...] = (
 MIXED_VQA_CLIENTS = ("chest_xray", "colon_pathology", "dermatoscope")
 
 
-@dataclass(frozen=True)
-class VQASample:
-    """One generated triplet with its client, split and question type."""
-
-    client: str
-    index: int
-    split: str
-    image: np.ndarray
-    question: str
-    answer: str
-    question_type: str
-
-
 def client_sizes(scale: float = 0.002, min_per_client: int = 40) -> dict[str, int]:
     """Samples per client: ``max(min_per_client, round(scale * paper_count))``."""
     if not (scale >= 0 and math.isfinite(scale)):
@@ -88,7 +74,7 @@ def generate_vqa(
     min_per_client: int = 40,
     image_size: int = 64,
     clients: Sequence[str] | None = None,
-) -> Iterator[VQASample]:
+) -> Iterator[Sample]:
     """Yield the synthetic MedVQA-FL triplets, client by client in the paper's order.
 
     ``clients`` restricts generation to a subset (same samples as in the full set).
@@ -115,4 +101,12 @@ def generate_vqa(
             question, answer = make_question(spec, types[i], attrs, rng)
             image = render(info.name, attrs, rng, image_size)
             split = "test" if is_test[i] else "train"
-            yield VQASample(info.name, i, split, image, question, answer, types[i])
+            yield Sample(
+                image,
+                f"{info.name}:{i}",
+                info.name,
+                split,
+                question,
+                answer,
+                question_type=types[i],
+            )
