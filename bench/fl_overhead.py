@@ -25,8 +25,8 @@ import ray  # noqa: E402
 import torch  # noqa: E402
 
 from f3ocus_ray.config import load_config  # noqa: E402
+from f3ocus_ray.data.client_tensors import load_client_tensors, open_dataset  # noqa: E402
 from f3ocus_ray.fl.aggregation import masked_fedavg  # noqa: E402
-from f3ocus_ray.fl.client_data import load_client_tensors, open_dataset  # noqa: E402
 from f3ocus_ray.fl.driver import FederatedDriver  # noqa: E402
 from f3ocus_ray.fl.seeding import derive_seed  # noqa: E402
 from f3ocus_ray.fl.strategies import make_strategy  # noqa: E402

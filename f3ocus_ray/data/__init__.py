@@ -9,7 +9,7 @@ MedVQA-FL, domain gap, multi-label), ``convert/`` (readers of the real releases,
 so it is not re-exported here).
 """
 
-from .baselines import VQABaselines, vqa_baselines
+from .baselines import VQABaselines, blind_baselines, vqa_baselines
 from .dataset import CLASSIFICATION_PROMPT, ClientData, FederatedDataset, load_dataset
 from .format import (
     ANNOTATIONS,
@@ -50,6 +50,7 @@ __all__ = [
     "Sample",
     "VQABaselines",
     "answer_vocabulary",
+    "blind_baselines",
     "client_sizes",
     "encode_questions",
     "generate_multilabel",
