@@ -12,6 +12,9 @@ import typing
 
 from f3ocus_ray.errors import UserError
 
+if typing.TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
 log = logging.getLogger("f3ocus")
 
 
@@ -138,7 +141,7 @@ def _synthetic_options(synth: argparse.ArgumentParser) -> None:
     synth.add_argument("--image-size", type=int, default=size.default, help=_help(size))
 
 
-def _help(field) -> str:
+def _help(field: FieldInfo) -> str:
     return f"{field.description or ''} (default: %(default)s)".lstrip()
 
 
@@ -235,19 +238,18 @@ def _report(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from f3ocus_ray.config import SyntheticDataConfig
+    from f3ocus_ray.config import DataConfig, SyntheticDataConfig
     from f3ocus_ray.errors import ConfigError
     from f3ocus_ray.platform.data_prep import synthesize_from_config
 
-    try:
-        synthetic = SyntheticDataConfig(
-            **{name: getattr(args, name) for name in SyntheticDataConfig.model_fields}
-        )
+    synthetic = {name: getattr(args, name) for name in SyntheticDataConfig.model_fields}
+    try:  # the options are checked as the config checks data.synthetic and data.image_size
+        data = DataConfig(synthetic=synthetic, image_size=args.image_size)
     except ValidationError as e:
         err = e.errors()[0]
-        flag = "--" + str(err["loc"][0]).replace("_", "-")
+        flag = "--" + str(err["loc"][-1]).replace("_", "-")
         raise ConfigError(f"{flag}: {err['msg']} (got {err['input']!r})") from None
-    path = synthesize_from_config(args.out, synthetic, args.image_size)
+    path = synthesize_from_config(args.out, data.synthetic, data.image_size)
     print(f"wrote {path}")
     return 0
 

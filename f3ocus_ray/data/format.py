@@ -11,8 +11,8 @@ A client holds records of one task; a data set may mix VQA and classification cl
 paper's Task 6). An optional ``question_type`` (string) is kept; other keys are ignored. Any bad record
 raises :class:`DataError` naming the file and line. :class:`DatasetWriter` builds a data set
 in a hidden sibling folder and renames it into place, so an interrupted write never leaves a
-half-written data set. It takes :class:`Sample` s: what the synthetic generators yield and the
-converters read.
+half-written data set. The synthetic generators and the converters hand it :class:`Sample`
+objects.
 """
 
 from __future__ import annotations
@@ -99,10 +99,6 @@ class Sample:
     answer: str | None = None
     labels: tuple[str, ...] | None = None
     question_type: str | None = None
-
-    @property
-    def task(self) -> str:
-        return "multilabel" if self.labels is not None else "vqa"
 
 
 def _str_field(obj: dict, key: str, where: str) -> str:

@@ -22,7 +22,6 @@ from f3ocus_ray.data import (
     synthesize,
     train_tokenizer,
 )
-from f3ocus_ray.data.generative import normalise_answer
 from f3ocus_ray.data.tokenizer import tokenizer_to_json
 from f3ocus_ray.errors import ConfigError
 
@@ -101,6 +100,10 @@ def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:
     majority, question_only = blind_baselines(sub)
     corpus = sub.questions("train")
     if answers_in_vocab and ds.task == "vqa":
+        # here, not at the top: data.generative imports torch, and `f3ocus data synth` needs
+        # none of it
+        from f3ocus_ray.data.generative import normalise_answer
+
         train = (r for r in sub.records if r.split == "train")
         corpus = [*corpus, *(normalise_answer(r.answer) for r in train)]
     tok = train_tokenizer(corpus, vocab_size=cfg.tokenizer_vocab_size)
