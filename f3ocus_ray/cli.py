@@ -8,8 +8,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import typing
 
 from f3ocus_ray.errors import UserError
+
+if typing.TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 log = logging.getLogger("f3ocus")
 
@@ -73,18 +77,11 @@ def _parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="data set tools")
     dsub = data.add_subparsers(dest="data_command", required=True)
-    synth = dsub.add_parser("synth", help="write the synthetic MedVQA-FL set in the on-disk format")
-    synth.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
-    synth.add_argument("--task", choices=["vqa", "domain_gap", "multilabel"], default="vqa")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--scale", type=float, default=0.002)
-    synth.add_argument("--min-per-client", type=int, default=40)
-    synth.add_argument("--image-size", type=int, default=64)
-    synth.add_argument("--n-clients", type=int, default=4, help="multilabel only")
-    synth.add_argument("--alpha", type=float, default=0.5, help="multilabel only")
-    synth.add_argument(
-        "--samples-per-client", type=int, default=250, help="multilabel and domain_gap"
+    synth = dsub.add_parser(
+        "synth", help="write a synthetic data set (data.synthetic's tasks) in the on-disk format"
     )
+    synth.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    _synthetic_options(synth)
     conv = dsub.add_parser(
         "convert", help="convert a real data set's release into the on-disk format"
     )
@@ -124,6 +121,28 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     merge.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     return p
+
+
+def _synthetic_options(synth: argparse.ArgumentParser) -> None:
+    """One option per `data.synthetic` key, with the config's choices, defaults and help, and
+    `--image-size` with `data.image_size`'s default."""
+    from f3ocus_ray.config import DataConfig, SyntheticDataConfig
+
+    for name, field in SyntheticDataConfig.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        if name == "task":
+            choices = typing.get_args(field.annotation)
+            synth.add_argument(flag, choices=choices, default=field.default, help=_help(field))
+        else:
+            synth.add_argument(
+                flag, type=field.annotation, default=field.default, help=_help(field)
+            )
+    size = DataConfig.model_fields["image_size"]
+    synth.add_argument("--image-size", type=int, default=size.default, help=_help(size))
+
+
+def _help(field: FieldInfo) -> str:
+    return f"{field.description or ''} (default: %(default)s)".lstrip()
 
 
 # f3ocus_ray.data.convert.FORMATS' names (not imported here: --help stays fast)
@@ -217,19 +236,20 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from f3ocus_ray.data import synthesize
+    from pydantic import ValidationError
 
-    path = synthesize(
-        args.out,
-        task=args.task,
-        seed=args.seed,
-        scale=args.scale,
-        min_per_client=args.min_per_client,
-        image_size=args.image_size,
-        n_clients=args.n_clients,
-        alpha=args.alpha,
-        samples_per_client=args.samples_per_client,
-    )
+    from f3ocus_ray.config import DataConfig, SyntheticDataConfig
+    from f3ocus_ray.errors import ConfigError
+    from f3ocus_ray.platform.data_prep import synthesize_from_config
+
+    synthetic = {name: getattr(args, name) for name in SyntheticDataConfig.model_fields}
+    try:  # the options are checked as the config checks data.synthetic and data.image_size
+        data = DataConfig(synthetic=synthetic, image_size=args.image_size)
+    except ValidationError as e:
+        err = e.errors()[0]
+        flag = "--" + str(err["loc"][-1]).replace("_", "-")
+        raise ConfigError(f"{flag}: {err['msg']} (got {err['input']!r})") from None
+    path = synthesize_from_config(args.out, data.synthetic, data.image_size)
     print(f"wrote {path}")
     return 0
 

@@ -106,7 +106,9 @@ def test_every_experiment_file_is_valid(tmp_path):
 
 
 def test_patch_size_must_divide_the_image_size_of_a_tiny_model():
-    with pytest.raises(ConfigError, match=r"model.patch_size: 8 must divide data.image_size \(30\)"):
+    with pytest.raises(
+        ConfigError, match=r"model.patch_size: 8 must divide data.image_size \(30\)"
+    ):
         load_config(None, ["data.image_size=30", "model.patch_size=8"])
     assert load_config(None, ["data.image_size=32", "model.patch_size=8"]).model.patch_size == 8
 

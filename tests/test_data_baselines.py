@@ -1,10 +1,11 @@
-"""Blind VQA baselines on a hand-made set with known answers."""
+"""Blind baselines (VQA, multi-label, mixed) on hand-made sets with known answers."""
 
 from pathlib import Path
 
 import pytest
 
-from f3ocus_ray.data import DataError, FederatedDataset, Record, vqa_baselines
+from f3ocus_ray.data import DataError, FederatedDataset, Record, blind_baselines, vqa_baselines
+from f3ocus_ray.data.baselines import multilabel_majority_counts
 
 
 def _rec(client, split, question, answer, qtype="diagnosis"):
@@ -43,3 +44,38 @@ def test_baselines_need_vqa_with_both_splits():
     ml = [Record("x.png", "a", "train", labels=("Mass",)), Record("x.png", "a", "test", labels=())]
     with pytest.raises(DataError, match="need a VQA data set"):
         vqa_baselines(FederatedDataset(Path("mem"), ml, 8))
+
+
+def _lab(client, split, *labels):
+    return Record("x.png", client, split, labels=tuple(labels))
+
+
+MULTILABEL = [
+    # train: "A" in 3 of 4 records (the majority label set is {A}); "B" in 2, not a majority
+    _lab("m", "train", "A", "B"),
+    _lab("m", "train", "A"),
+    _lab("m", "train", "A"),
+    _lab("m", "train", "B"),
+    # test, predicting {A}: tp 1 fn 1 / fp 1 / fp 1 fn 1
+    _lab("m", "test", "A", "B"),
+    _lab("m", "test"),
+    _lab("m", "test", "B"),
+]
+
+
+def test_multilabel_and_mixed_blind_baselines_by_hand():
+    ds = FederatedDataset(Path("mem"), MULTILABEL, 8)
+    assert multilabel_majority_counts(ds) == (1, 2, 2)
+    assert blind_baselines(ds) == (pytest.approx(2 / 6), None)
+    # mixed: the VQA majority ("yes") is right on 1 of 2 test questions: +1 tp, +1 fp, +1 fn
+    vqa = [
+        _rec("v", "train", "q1", "yes"),
+        _rec("v", "train", "q1", "yes"),
+        _rec("v", "train", "q1", "no"),
+        _rec("v", "test", "q1", "yes"),
+        _rec("v", "test", "q1", "no"),
+    ]
+    mixed = FederatedDataset(Path("mem"), vqa + MULTILABEL, 8)
+    assert mixed.task == "mixed"
+    assert blind_baselines(mixed) == (pytest.approx(4 / 10), None)
+    assert blind_baselines(FederatedDataset(Path("mem"), vqa, 8)) == (0.5, 0.5)

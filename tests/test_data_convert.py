@@ -14,7 +14,7 @@ from PIL import Image
 from f3ocus_ray.cli import _FORMAT_NAMES, main
 from f3ocus_ray.data import DataError, load_dataset, read_annotations
 from f3ocus_ray.data.convert import FORMATS, convert, merge
-from f3ocus_ray.data.questions import MODALITY_SPECS
+from f3ocus_ray.data.synthetic.questions import MODALITY_SPECS
 
 
 def _img(path: Path, size=(24, 20), value: int = 100, mode: str = "RGB") -> Path:

@@ -3,7 +3,7 @@
 import numpy as np
 
 from f3ocus_ray.data import load_dataset, synthesize
-from f3ocus_ray.data.domain_gap import DOMAIN_GAP_SOURCES, generate_domain_gap
+from f3ocus_ray.data.synthetic.domain_gap import DOMAIN_GAP_SOURCES, generate_domain_gap
 
 
 def test_five_sources_with_their_own_style_and_phrasing(tmp_path):

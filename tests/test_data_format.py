@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from f3ocus_ray.data import CLASSIFICATION_PROMPT, DataError, DatasetWriter, load_dataset
+from f3ocus_ray.data import CLASSIFICATION_PROMPT, DataError, DatasetWriter, Sample, load_dataset
 
 
 def _images(n: int, size: int = 12, seed: int = 0) -> list[np.ndarray]:
@@ -46,7 +46,11 @@ def test_vqa_round_trip_keeps_records_and_pixels(tmp_path):
     ]
     with DatasetWriter(tmp_path / "ds") as w:
         for img, (client, split, q, a) in zip(imgs, rows, strict=True):
-            w.add_vqa(img, client=client, split=split, question=q, answer=a, question_type="x")
+            w.add(
+                Sample(
+                    img, "test", client=client, split=split, question=q, answer=a, question_type="x"
+                )
+            )
     ds = load_dataset(tmp_path / "ds", image_size=12)
     assert ds.task == "vqa"
     assert ds.clients == ["c2", "c1"]  # order of first appearance
@@ -68,9 +72,9 @@ def test_vqa_round_trip_keeps_records_and_pixels(tmp_path):
 def test_multilabel_round_trip_gives_multi_hot_rows(tmp_path):
     imgs = _images(3, size=8)
     with DatasetWriter(tmp_path / "ds") as w:
-        w.add_multilabel(imgs[0], client="a", split="train", labels=["Mass", "Edema"])
-        w.add_multilabel(imgs[1], client="a", split="train", labels=[])
-        w.add_multilabel(imgs[2], client="b", split="test", labels=["No finding"])
+        w.add(Sample(imgs[0], "test", client="a", split="train", labels=["Mass", "Edema"]))
+        w.add(Sample(imgs[1], "test", client="a", split="train", labels=[]))
+        w.add(Sample(imgs[2], "test", client="b", split="test", labels=["No finding"]))
     ds = load_dataset(tmp_path / "ds", image_size=8)
     assert ds.task == "multilabel"
     assert ds.labels == ["Edema", "Mass", "No finding"] and ds.answers == []
@@ -184,7 +188,7 @@ def test_unknown_client_or_split_in_access(tmp_path):
 def test_interrupted_write_leaves_nothing(tmp_path):
     out = tmp_path / "ds"
     with pytest.raises(RuntimeError, match="boom"), DatasetWriter(out) as w:
-        w.add_vqa(_images(1)[0], client="c", split="train", question="q", answer="a")
+        w.add(Sample(_images(1)[0], "test", client="c", split="train", question="q", answer="a"))
         raise RuntimeError("boom")
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
@@ -197,22 +201,32 @@ def test_writer_refuses_non_empty_folder_and_replaces_on_overwrite(tmp_path):
     with pytest.raises(DataError, match="not empty"):
         DatasetWriter(out)
     with DatasetWriter(out, overwrite=True) as w:
-        w.add_vqa(_images(1)[0], client="c", split="train", question="q", answer="a")
+        w.add(Sample(_images(1)[0], "test", client="c", split="train", question="q", answer="a"))
     assert sorted(p.name for p in out.iterdir()) == ["annotations.jsonl", "images"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no temp or old folders left
     empty = tmp_path / "empty"
     empty.mkdir()
     with DatasetWriter(empty) as w:  # an empty folder is fine
-        w.add_vqa(_images(1)[0], client="c", split="test", question="q", answer="a")
+        w.add(Sample(_images(1)[0], "test", client="c", split="test", question="q", answer="a"))
     assert load_dataset(empty, 12).sizes() == {"c": {"train": 0, "test": 1}}
 
 
 def test_writer_rejects_bad_input(tmp_path):
     with DatasetWriter(tmp_path / "ds") as w:
         with pytest.raises(DataError, match="unknown split"):
-            w.add_vqa(_images(1)[0], client="c", split="dev", question="q", answer="a")
+            w.add(Sample(_images(1)[0], "test", client="c", split="dev", question="q", answer="a"))
         with pytest.raises(DataError, match="uint8"):
-            w.add_vqa(np.zeros((4, 4, 3)), client="c", split="train", question="q", answer="a")
-        w.add_vqa(_images(1)[0], client="a/b c", split="train", question="q", answer="a")
+            w.add(
+                Sample(
+                    np.zeros((4, 4, 3)), "test", client="c", split="train", question="q", answer="a"
+                )
+            )
+        w.add(
+            Sample(_images(1)[0], "test", client="a/b c", split="train", question="q", answer="a")
+        )
+        with pytest.raises(DataError, match="src:3: sample has both labels"):
+            w.add(Sample(_images(1)[0], "src:3", "c", "train", "q", "a", labels=("Mass",)))
+        with pytest.raises(DataError, match="src:4: a VQA sample needs a question and an answer"):
+            w.add(Sample(_images(1)[0], "src:4", "c", "train", question="q"))
     rec = json.loads((tmp_path / "ds" / "annotations.jsonl").read_text())
     assert rec["image"] == "images/a_b_c/000000.png" and rec["client"] == "a/b c"

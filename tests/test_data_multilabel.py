@@ -11,7 +11,11 @@ from f3ocus_ray.data import (
     load_dataset,
     synthesize,
 )
-from f3ocus_ray.data.multilabel import NO_FINDING, client_label_distributions, render_chest
+from f3ocus_ray.data.synthetic.multilabel import (
+    NO_FINDING,
+    client_label_distributions,
+    render_chest,
+)
 
 
 def _label_matrices(alpha: float, seed: int) -> list[np.ndarray]:
@@ -106,8 +110,8 @@ def test_multilabel_set_round_trip(tmp_path):
     ]
     for client in ds.clients:
         assert ds.sizes()[client] == {"train": 24, "test": 6}
-        data = ds.client_split(client, "test")
+        part = ds.client_split(client, "test")
         want = [s for s in expected if s.client == client and s.split == "test"]
-        for row, img, s in zip(data.label_matrix, data.images, want, strict=True):
+        for row, img, s in zip(part.label_matrix, part.images, want, strict=True):
             assert {ds.labels[i] for i in np.flatnonzero(row)} == set(s.labels)
             np.testing.assert_array_equal(img, s.image)

@@ -16,7 +16,7 @@ from f3ocus_ray.data import (
     synthesize,
     vqa_baselines,
 )
-from f3ocus_ray.data.synthetic import question_type_schedule
+from f3ocus_ray.data.synthetic.plan import question_type_schedule
 
 TINY = {"scale": 0.0, "min_per_client": 6, "image_size": 16}
 
@@ -206,3 +206,56 @@ def test_synthesize_refuses_a_non_empty_folder_unless_told(tmp_path):
     assert load_dataset(out, 16).task == "vqa"
     with pytest.raises(DataError, match="unknown task"):
         synthesize(tmp_path / "x", task="segmentation")
+
+
+def _files(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_cli_synth_takes_the_config_defaults_and_tasks_and_writes_what_synthesize_writes(
+    tmp_path, capsys
+):
+    import typing
+
+    from f3ocus_ray.cli import _parser, main
+    from f3ocus_ray.config import DataConfig, SyntheticDataConfig
+
+    args = _parser().parse_args(["data", "synth", "--out", str(tmp_path / "x")])
+    defaults = SyntheticDataConfig()
+    assert {k: getattr(args, k) for k in SyntheticDataConfig.model_fields} == dict(defaults)
+    assert args.image_size == DataConfig().image_size
+    tasks = typing.get_args(SyntheticDataConfig.model_fields["task"].annotation)
+    for task in tasks:  # every task the config accepts, mixed included
+        assert _parser().parse_args(["data", "synth", "--out", "x", "--task", task]).task == task
+
+    small = {"scale": 0.0002, "min_per_client": 5, "n_clients": 2, "samples_per_client": 5}
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in small.items()]
+    cli_out = tmp_path / "cli"
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                "--out",
+                str(cli_out),
+                "--task",
+                "mixed",
+                "--image-size",
+                "16",
+                "--seed",
+                "3",
+                *flags,
+            ]
+        )
+        == 0
+    )
+    direct = synthesize(
+        tmp_path / "direct", task="mixed", seed=3, image_size=16, alpha=0.5, **small
+    )
+    assert _files(cli_out) == _files(direct)
+
+    # a value the config refuses is a one-line error, and nothing is written
+    assert main(["data", "synth", "--out", str(tmp_path / "bad"), "--min-per-client", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --min-per-client: ") and err.count("\n") == 1
+    assert not (tmp_path / "bad").exists()

@@ -153,7 +153,7 @@ def test_clients_score_units_on_schedule_and_scores_are_logged(ray_local, small_
     """LNTK scores computed on the workers every 2nd round equal a direct computation."""
     import torch
 
-    from f3ocus_ray.fl.client_data import load_client_tensors, open_dataset
+    from f3ocus_ray.data.client_tensors import load_client_tensors, open_dataset
     from f3ocus_ray.models import build_model
     from f3ocus_ray.scoring import score_units
     from f3ocus_ray.seeding import derive_score_seed

@@ -11,10 +11,11 @@ import torch
 
 from f3ocus_ray.config import load_config
 from f3ocus_ray.data import DataError, load_dataset, synthesize
-from f3ocus_ray.data.synthetic import MIXED_VQA_CLIENTS
-from f3ocus_ray.fl.client_data import load_client_tensors, prepare_data
+from f3ocus_ray.data.client_tensors import load_client_tensors
+from f3ocus_ray.data.synthetic.medvqa import MIXED_VQA_CLIENTS
 from f3ocus_ray.fl.training import evaluate, local_train
 from f3ocus_ray.models import ModelSpec, build_model
+from f3ocus_ray.platform.data_prep import prepare_data
 from f3ocus_ray.platform.experiment import prepare, run_experiment
 from f3ocus_ray.scoring import score_units
 from f3ocus_ray.task import score_of

@@ -191,7 +191,8 @@ def test_teacher_forced_exact_match_equals_greedy_generation(name):
 @pytest.fixture(scope="module")
 def two_clients(small_vqa):
     from f3ocus_ray.config import DataConfig
-    from f3ocus_ray.fl.client_data import open_dataset, prepare_data
+    from f3ocus_ray.data.client_tensors import open_dataset
+    from f3ocus_ray.platform.data_prep import prepare_data
 
     facts = prepare_data(DataConfig(path=str(small_vqa), image_size=32), answers_in_vocab=True)
     ds, tok = open_dataset(str(facts.path), 32, facts.tokenizer_json)
@@ -200,7 +201,7 @@ def two_clients(small_vqa):
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_two_federated_rounds_improve_the_loss(name, two_clients):
-    from f3ocus_ray.fl.client_data import load_client_tensors
+    from f3ocus_ray.data.client_tensors import load_client_tensors
 
     facts, ds, tok, clients = two_clients
     s = spec(name, vocab_size=facts.vocab_size, num_outputs=facts.num_outputs, max_text_len=12)

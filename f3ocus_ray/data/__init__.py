@@ -1,18 +1,29 @@
-"""Data: synthetic MedVQA-FL and multi-label sets, the on-disk format, loader, tokenizer.
+"""Data: the on-disk format and its loader, the synthetic data sets, the readers of real ones.
 
-Modules, one job each: ``draw`` (numpy drawing primitives), ``images`` (the nine modality
-renderers), ``questions`` (attributes and question templates), ``synthetic`` (the MedVQA-FL
-generator and :func:`synthesize`), ``multilabel`` (chest X-ray classification with Dirichlet
-label shift), ``format`` (annotations.jsonl records, atomic writer), ``dataset`` (loader),
-``baselines`` (blind VQA baselines), ``tokenizer`` (offline WordPiece).
+The data contract, one job a module: ``format`` (annotations.jsonl records, the sample a
+writer takes, the atomic writer), ``dataset`` (loader), ``tokenizer`` (offline WordPiece),
+``baselines`` (blind baselines), ``generative`` (prompt + answer sequences of the generative
+families). Beside it: ``synthetic/`` (the deterministic generators and :func:`synthesize`:
+MedVQA-FL, domain gap, multi-label), ``convert/`` (readers of the real releases, and
+``merge``) and ``client_tensors`` (a worker's tensors of one client's split; imports torch,
+so it is not re-exported here).
 """
 
-from .baselines import VQABaselines, vqa_baselines
+from .baselines import VQABaselines, blind_baselines, vqa_baselines
 from .dataset import CLASSIFICATION_PROMPT, ClientData, FederatedDataset, load_dataset
-from .format import ANNOTATIONS, SPLITS, DataError, DatasetWriter, Record, read_annotations
-from .multilabel import FINDINGS, generate_multilabel, label_shift
-from .questions import QUESTION_TYPES, TYPE_PROPORTIONS, answer_vocabulary
-from .synthetic import MEDVQA_FL_CLIENTS, client_sizes, generate_vqa, synthesize
+from .format import (
+    ANNOTATIONS,
+    SPLITS,
+    DataError,
+    DatasetWriter,
+    Record,
+    Sample,
+    read_annotations,
+)
+from .synthetic import synthesize
+from .synthetic.medvqa import MEDVQA_FL_CLIENTS, client_sizes, generate_vqa
+from .synthetic.multilabel import FINDINGS, generate_multilabel, label_shift
+from .synthetic.questions import QUESTION_TYPES, TYPE_PROPORTIONS, answer_vocabulary
 from .tokenizer import (
     QuestionTokenizer,
     encode_questions,
@@ -36,8 +47,10 @@ __all__ = [
     "FederatedDataset",
     "QuestionTokenizer",
     "Record",
+    "Sample",
     "VQABaselines",
     "answer_vocabulary",
+    "blind_baselines",
     "client_sizes",
     "encode_questions",
     "generate_multilabel",

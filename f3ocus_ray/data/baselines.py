@@ -1,8 +1,9 @@
-"""Blind baselines of a VQA data set: what a model that never looks at the image can reach.
+"""Blind baselines of a data set: what a model that never looks at the image can reach.
 
-Both are fitted on the train split and scored on the test split of all clients pooled. A
-model trained on the data should beat ``question_only`` clearly, or the images carry no
-information it uses.
+All are fitted on the train split and scored on the test split of all clients pooled. A
+model trained on VQA data should beat ``question_only`` clearly, or the images carry no
+information it uses. :func:`blind_baselines` gives the two scores a run reports, for VQA,
+multi-label and mixed data sets.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from .dataset import FederatedDataset
 from .format import DataError
 
-__all__ = ["VQABaselines", "vqa_baselines"]
+__all__ = ["VQABaselines", "blind_baselines", "multilabel_majority_counts", "vqa_baselines"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,45 @@ def vqa_baselines(ds: FederatedDataset) -> VQABaselines:
         per_type={t: h / m for t, (h, m) in per_type.items()},
         n_test=n,
     )
+
+
+def multilabel_majority_counts(ds: FederatedDataset) -> tuple[int, int, int]:
+    """(tp, fp, fn) on test of always predicting the labels present in most train records."""
+    train = [r for r in ds.records if r.split == "train"]
+    common = {lab for lab in ds.labels if sum(lab in r.labels for r in train) > len(train) / 2}
+    tp = fp = fn = 0
+    for r in ds.records:
+        if r.split == "test":
+            truth = set(r.labels)
+            tp, fp, fn = (
+                tp + len(truth & common),
+                fp + len(common - truth),
+                fn + len(truth - common),
+            )
+    return tp, fp, fn
+
+
+def blind_baselines(ds: FederatedDataset) -> tuple[float, float | None]:
+    """(majority score, question-only score or None) of a data set's records.
+
+    VQA: the majority and question-only accuracies. Multi-label: the micro-F1 of the majority
+    label set. Mixed data sets pool the counts as evaluation does: a VQA answer is one
+    prediction and one truth, so its correct answers are true positives and its wrong ones a
+    false positive and a false negative each; the question-only baseline is VQA's alone (None
+    when mixed)."""
+    # f3ocus_ray.task imports torch; importing it here keeps `import f3ocus_ray.data` light
+    from f3ocus_ray.task import micro_f1
+
+    if ds.task == "vqa":
+        blind = vqa_baselines(ds)
+        return blind.majority, blind.question_only
+    if ds.task == "multilabel":
+        return micro_f1(*multilabel_majority_counts(ds)), None
+    by_task = {
+        t: FederatedDataset(ds.root, [r for r in ds.records if r.task == t], ds.image_size)
+        for t in ("vqa", "multilabel")
+    }
+    tp, fp, fn = multilabel_majority_counts(by_task["multilabel"])
+    n_vqa = sum(r.split == "test" for r in by_task["vqa"].records)
+    correct = vqa_baselines(by_task["vqa"]).majority * n_vqa
+    return micro_f1(tp + correct, fp + n_vqa - correct, fn + n_vqa - correct), None

@@ -11,7 +11,8 @@ A client holds records of one task; a data set may mix VQA and classification cl
 paper's Task 6). An optional ``question_type`` (string) is kept; other keys are ignored. Any bad record
 raises :class:`DataError` naming the file and line. :class:`DatasetWriter` builds a data set
 in a hidden sibling folder and renames it into place, so an interrupted write never leaves a
-half-written data set.
+half-written data set. The synthetic generators and the converters hand it :class:`Sample`
+objects.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "DataError",
     "DatasetWriter",
     "Record",
+    "Sample",
     "read_annotations",
     "read_image",
 ]
@@ -77,6 +79,26 @@ class Record:
         if self.question_type is not None:
             out["question_type"] = self.question_type
         return out
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One record to write, before its image is stored.
+
+    ``image``: a uint8 (H, W) or (H, W, 3) array; a converter's sample may hold a file path or
+    encoded bytes instead, decoded before it is written. ``where`` names the source (file and
+    line or row; a generator's client and index) for error messages. VQA samples have question
+    and answer (and optionally a question type), classification samples labels.
+    """
+
+    image: np.ndarray | Path | bytes
+    where: str
+    client: str
+    split: str
+    question: str | None = None
+    answer: str | None = None
+    labels: tuple[str, ...] | None = None
+    question_type: str | None = None
 
 
 def _str_field(obj: dict, key: str, where: str) -> str:
@@ -224,24 +246,24 @@ class DatasetWriter:
         self._records.append(rec)
         return rec
 
-    def add_vqa(
-        self,
-        image: np.ndarray,
-        *,
-        client: str,
-        split: str,
-        question: str,
-        answer: str,
-        question_type: str | None = None,
-    ) -> Record:
-        """Add one image-question-answer triplet; returns its record."""
-        return self._add(
-            image, Record("", client, split, question, answer, question_type=question_type)
-        )
-
-    def add_multilabel(self, image: np.ndarray, *, client: str, split: str, labels) -> Record:
-        """Add one image with its (possibly empty) list of labels; returns its record."""
-        return self._add(image, Record("", client, split, labels=tuple(labels)))
+    def add(self, sample: Sample) -> Record:
+        """Add one sample (its image an array); returns its record."""
+        if sample.labels is not None:
+            if sample.question is not None or sample.answer is not None:
+                raise DataError(f"{sample.where}: sample has both labels and a question/answer")
+            rec = Record("", sample.client, sample.split, labels=tuple(sample.labels))
+        else:
+            if not sample.question or not sample.answer:
+                raise DataError(f"{sample.where}: a VQA sample needs a question and an answer")
+            rec = Record(
+                "",
+                sample.client,
+                sample.split,
+                sample.question,
+                sample.answer,
+                question_type=sample.question_type,
+            )
+        return self._add(sample.image, rec)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self._tmp is not None

@@ -117,7 +117,7 @@ class ClientWorker:
     def _client(self, client: str, split: str) -> ClientTensors:
         key = (client, split)
         if key not in self._tensors:
-            from f3ocus_ray.fl.client_data import load_client_tensors, open_dataset
+            from f3ocus_ray.data.client_tensors import load_client_tensors, open_dataset
 
             if self._dataset is None:
                 self._dataset, self._tokenizer = open_dataset(

@@ -42,15 +42,15 @@ def count_clients(t: Trial) -> int | None:
         return _path_clients[path]
     task = get_dotted(t.raw, "data.synthetic.task", "vqa")
     if task in ("multilabel", "mixed"):
-        from f3ocus_ray.data.synthetic import MIXED_VQA_CLIENTS
+        from f3ocus_ray.data.synthetic.medvqa import MIXED_VQA_CLIENTS
 
         vqa = len(MIXED_VQA_CLIENTS) if task == "mixed" else 0
         return vqa + int(get_dotted(t.raw, "data.synthetic.n_clients", 4))
     if task == "domain_gap":
-        from f3ocus_ray.data.domain_gap import DOMAIN_GAP_SOURCES
+        from f3ocus_ray.data.synthetic.domain_gap import DOMAIN_GAP_SOURCES
 
         return len(DOMAIN_GAP_SOURCES)
-    from f3ocus_ray.data.synthetic import MEDVQA_FL_CLIENTS
+    from f3ocus_ray.data.synthetic.medvqa import MEDVQA_FL_CLIENTS
 
     return len(MEDVQA_FL_CLIENTS)
 

@@ -21,12 +21,12 @@ import torch
 
 from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.errors import UserError
-from f3ocus_ray.fl.client_data import DataFacts, prepare_data
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
 from f3ocus_ray.fl.executors import RayPool
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
 from f3ocus_ray.fl.worker import ScoringSettings, TrainSettings, WorkerSpec
 from f3ocus_ray.models import ModelSpec
+from f3ocus_ray.platform.data_prep import DataFacts, prepare_data
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
 

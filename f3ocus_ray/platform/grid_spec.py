@@ -238,8 +238,8 @@ def check_runnable(grid: Grid) -> None:
         more = len(grid.refused()) - 1
         suffix = f" (and {more} more trial{'s' if more > 1 else ''})" if more else ""
         raise ConfigError(f"{grid.source}: trial {t.index} ({t.label()}): {t.error}{suffix}")
-    from f3ocus_ray.fl.client_data import prepare_data
     from f3ocus_ray.models.families import check_task
+    from f3ocus_ray.platform.data_prep import prepare_data
 
     facts: dict[str, Any] = {}
     for t in grid.trials:

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..format import DataError, read_annotations
+from ..format import DataError, Sample, read_annotations
 from . import medmnist, mimic_cxr, openi, pathvqa, slake, vqa_med, vqa_rad
-from .common import ConvertOptions, Sample, iter_checked, write_samples
+from .common import ConvertOptions, iter_checked, write_samples
 
 __all__ = ["FORMATS", "ConvertOptions", "Format", "convert", "merge"]
 

@@ -1,8 +1,9 @@
 """The parts every reader shares: options, samples, image decoding, splits, clients, writing.
 
-A reader is a generator ``read(src, opts) -> Iterator[Sample]``; :func:`write_samples` decodes
-each sample's image (from a file, encoded bytes or an array), resizes it and hands it to the
-atomic :class:`~f3ocus_ray.data.format.DatasetWriter`.
+A reader is a generator ``read(src, opts) -> Iterator[Sample]`` (the format's
+:class:`~f3ocus_ray.data.format.Sample`); :func:`write_samples` decodes each sample's image (from
+a file, encoded bytes or an array), resizes it and hands it to the atomic
+:class:`~f3ocus_ray.data.format.DatasetWriter`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,18 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..format import DataError, DatasetWriter
+from ..format import DataError, DatasetWriter, Sample
 
 __all__ = [
     "UNCERTAIN_RULES",
     "VAL_SPLITS",
     "ConvertOptions",
-    "Sample",
     "dirichlet_clients",
     "find_file",
     "iter_checked",
@@ -87,25 +87,6 @@ class ConvertOptions:
             raise DataError(f"alpha must be > 0, got {self.alpha}")
         if not 0 < self.test_fraction < 1:
             raise DataError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One converted record before its image is decoded.
-
-    ``image`` is a file path, encoded bytes or a uint8 array; ``where`` names the source (file
-    and line or row) for error messages. VQA samples have question and answer, classification
-    samples labels.
-    """
-
-    image: Path | bytes | np.ndarray
-    where: str
-    client: str
-    split: str
-    question: str | None = None
-    answer: str | None = None
-    labels: tuple[str, ...] | None = None
-    question_type: str | None = None
 
 
 def map_split(official: str, opts: ConvertOptions, where: str) -> str | None:
@@ -251,19 +232,7 @@ def write_samples(
     counts: Counter = Counter()
     with DatasetWriter(out, overwrite=overwrite) as writer:
         for s in samples:
-            image = load_image(s.image, s.where, image_size)
-            if s.labels is not None:
-                writer.add_multilabel(image, client=s.client, split=s.split, labels=s.labels)
-            else:
-                assert s.question is not None and s.answer is not None
-                writer.add_vqa(
-                    image,
-                    client=s.client,
-                    split=s.split,
-                    question=s.question,
-                    answer=s.answer,
-                    question_type=s.question_type,
-                )
+            writer.add(replace(s, image=load_image(s.image, s.where, image_size)))
             counts[s.split] += 1
         writer.meta = {**(meta or {}), "counts": dict(counts)}
     return writer.path, counts

@@ -17,8 +17,8 @@ type drawn in the paper's proportions among the types its subset can answer: ``m
 (the client's modality), ``anatomy`` (the organ, where the client shows one organ only) and
 the subset's label question (the class name: a diagnosis, a tissue or cell type, a grade or,
 for the organ subsets, the organ). Phrasings are the synthetic set's templates
-(:mod:`f3ocus_ray.data.questions`). ChestMNIST is multi-label: its answer is the findings in
-label order, comma-separated, or ``normal``.
+(:mod:`f3ocus_ray.data.synthetic.questions`). ChestMNIST is multi-label: its answer is the
+findings in label order, comma-separated, or ``normal``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..format import DataError
-from ..questions import MODALITY_SPECS, TYPE_PROPORTIONS
-from .common import ConvertOptions, Sample, map_split
+from ..format import DataError, Sample
+from ..synthetic.questions import MODALITY_SPECS, TYPE_PROPORTIONS
+from .common import ConvertOptions, map_split
 
 TASK = "vqa"
 _ORGANS = (

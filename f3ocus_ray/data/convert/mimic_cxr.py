@@ -21,10 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..format import DataError
+from ..format import DataError, Sample
 from .common import (
     ConvertOptions,
-    Sample,
     dirichlet_clients,
     find_file,
     map_split,

@@ -2,8 +2,8 @@
 ``indiana_reports.csv`` (``uid``, ``MeSH``, ...), ``indiana_projections.csv`` (``uid``,
 ``filename``, ``projection``) and the PNGs in ``images/images_normalized/``.
 
-Labels: the project's 15 classes (:data:`f3ocus_ray.data.multilabel.FINDINGS`, the 14
-ChestX-ray14 findings + ``No finding``), read from each report's MeSH major terms
+Labels: the project's 15 classes (:data:`f3ocus_ray.data.synthetic.multilabel.FINDINGS`,
+the 14 ChestX-ray14 findings + ``No finding``), read from each report's MeSH major terms
 (``Cardiomegaly/borderline;Pulmonary Atelectasis/base/left``): a term's heading is matched
 against :data:`HEADINGS` (plus ``Pleural thickening`` for a pleura heading qualified as
 thickened, or the reverse); ``normal`` is ``No finding``. A report with none of the 15 (only
@@ -20,11 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..format import DataError
-from ..multilabel import FINDINGS, NO_FINDING
+from ..format import DataError, Sample
+from ..synthetic.multilabel import FINDINGS, NO_FINDING
 from .common import (
     ConvertOptions,
-    Sample,
     dirichlet_clients,
     find_file,
     primary_labels,

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..format import DataError
-from .common import ConvertOptions, Sample, map_split, norm_answer, norm_text
+from ..format import DataError, Sample
+from .common import ConvertOptions, map_split, norm_answer, norm_text
 
 CLIENT = "pathvqa"
 TASK = "vqa"

@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..format import DataError
-from .common import ConvertOptions, Sample, find_file, map_split, norm_answer, norm_text
+from ..format import DataError, Sample
+from .common import ConvertOptions, find_file, map_split, norm_answer, norm_text
 
 CLIENT = "slake"
 TASK = "vqa"

@@ -26,8 +26,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..format import DataError
-from .common import ConvertOptions, Sample, map_split, norm_answer, norm_text
+from ..format import DataError, Sample
+from .common import ConvertOptions, map_split, norm_answer, norm_text
 
 TASK = "vqa"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..format import DataError
-from .common import ConvertOptions, Sample, find_file, map_split, norm_answer, norm_text
+from ..format import DataError, Sample
+from .common import ConvertOptions, find_file, map_split, norm_answer, norm_text
 from .slake import read_json_list
 
 CLIENT = "vqa_rad"

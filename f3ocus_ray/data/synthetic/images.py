@@ -1,6 +1,6 @@
 """Procedural images of the nine MedVQA-FL modalities.
 
-Each renderer draws the attributes of :mod:`f3ocus_ray.data.questions` (finding, severity,
+Each renderer draws the attributes of :mod:`f3ocus_ray.data.synthetic.questions` (finding, severity,
 side, tissue, ...) with large, high-contrast cues, on top of modality-typical statistics
 (gray X-ray with two lung fields, layered OCT bands, H&E pathology colours, ...), so clients
 differ as real modalities do and every answer can be read off the image.

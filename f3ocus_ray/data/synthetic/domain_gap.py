@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..format import DataError, Sample
 from .draw import box_blur
-from .format import DataError
 from .images import render
+from .plan import question_type_schedule, split_mask
 from .questions import MODALITY_SPECS, make_question, sample_attributes
-from .synthetic import VQASample, question_type_schedule, split_mask
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def apply_style(image: np.ndarray, style: SourceStyle, rng: np.random.Generator)
 
 def generate_domain_gap(
     *, seed: int = 0, samples_per_client: int = 150, image_size: int = 64
-) -> Iterator[VQASample]:
+) -> Iterator[Sample]:
     """Yield the 5 sources' triplets, source by source (80/20 split per source)."""
     if samples_per_client < 5:
         raise DataError(f"samples_per_client must be >= 5, got {samples_per_client}")
@@ -109,6 +109,12 @@ def generate_domain_gap(
             question, answer = make_question(spec, types[i], attrs, rng)
             image = apply_style(render(modality, attrs, rng, image_size), style, rng)
             split = "test" if is_test[i] else "train"
-            yield VQASample(
-                style.name, i, split, image, style.phrasing.format(q=question), answer, types[i]
+            yield Sample(
+                image,
+                f"{style.name}:{i}",
+                style.name,
+                split,
+                style.phrasing.format(q=question),
+                answer,
+                question_type=types[i],
             )

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..format import DataError, Sample
 from .draw import Canvas, blob, disc, ellipse, gauss, paint, smooth_noise, to_uint8
-from .format import DataError
-from .synthetic import split_mask
+from .plan import split_mask
 
 __all__ = [
     "FINDINGS",
     "NO_FINDING",
-    "MultilabelSample",
     "client_label_distributions",
     "generate_multilabel",
     "label_shift",
@@ -47,15 +45,6 @@ FINDINGS: tuple[str, ...] = (
     NO_FINDING,
 )
 SECOND_FINDING_PROB = 0.3
-
-
-@dataclass(frozen=True)
-class MultilabelSample:
-    client: str
-    index: int
-    split: str
-    image: np.ndarray
-    labels: tuple[str, ...]
 
 
 def client_label_distributions(n_clients: int, alpha: float, seed: int) -> np.ndarray:
@@ -164,7 +153,7 @@ def generate_multilabel(
     alpha: float = 0.5,
     samples_per_client: int = 250,
     image_size: int = 64,
-) -> Iterator[MultilabelSample]:
+) -> Iterator[Sample]:
     """Yield ``samples_per_client`` labelled chest X-rays per client, 80/20 split per client."""
     if samples_per_client < 1:
         raise DataError(f"samples_per_client must be >= 1, got {samples_per_client}")
@@ -177,7 +166,8 @@ def generate_multilabel(
             rng = np.random.default_rng([seed, 100_000 + ci, 1, i])
             labels = _draw_labels(dists[ci], rng)
             image = render_chest(labels, rng, image_size)
-            yield MultilabelSample(name, i, "test" if is_test[i] else "train", image, labels)
+            split = "test" if is_test[i] else "train"
+            yield Sample(image, f"{name}:{i}", name, split, labels=labels)
 
 
 def label_shift(label_matrices: Iterable[np.ndarray]) -> float:
