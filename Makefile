@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: demo test lint clean venv
+.PHONY: demo test test-fast lint clean venv
 
 venv: $(STAMP)
 
@@ -27,9 +27,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not isolated" tests
 	$(BIN)/python -m pytest -q -m isolated tests
 
+# the unit tests alone: no Ray, no end-to-end run (under 2 minutes)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not isolated" tests
+
 lint: $(STAMP)
 	$(BIN)/ruff check f3ocus_ray tests bench
 	$(BIN)/ruff format --check f3ocus_ray tests bench
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) runs data mlflow.db reports ray_results

@@ -29,7 +29,7 @@ from f3ocus_ray.fl.driver import FederatedDriver  # noqa: E402
 from f3ocus_ray.fl.executors import InProcessExecutor  # noqa: E402
 from f3ocus_ray.fl.round import Federation  # noqa: E402
 from f3ocus_ray.fl.training import num_local_steps  # noqa: E402
-from f3ocus_ray.platform.experiment import prepare  # noqa: E402
+from f3ocus_ray.platform.prepare import prepare  # noqa: E402
 from f3ocus_ray.platform.ray_session import ensure_ray  # noqa: E402
 
 

@@ -14,7 +14,9 @@ import pytest
 from f3ocus_ray.config import load_config
 from f3ocus_ray.fl.executors import InProcessExecutor
 from f3ocus_ray.fl.round import Federation
-from f3ocus_ray.platform.experiment import load_checkpoint, prepare, run_experiment
+from f3ocus_ray.platform.checkpoint import load_checkpoint
+from f3ocus_ray.platform.experiment import run_experiment
+from f3ocus_ray.platform.prepare import prepare
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,8 @@ from f3ocus_ray.data.synthetic.medvqa import MIXED_VQA_CLIENTS
 from f3ocus_ray.fl.training import evaluate, local_train
 from f3ocus_ray.models import ModelSpec, build_model
 from f3ocus_ray.platform.data_prep import prepare_data
-from f3ocus_ray.platform.experiment import prepare, run_experiment
+from f3ocus_ray.platform.experiment import run_experiment
+from f3ocus_ray.platform.prepare import prepare
 from f3ocus_ray.scoring import score_units
 from f3ocus_ray.task import score_of
 
@@ -112,6 +113,7 @@ def test_each_client_trains_only_its_own_head_and_vqa_pools_into_micro_f1(mixed)
     assert score_of(sums, "mixed") == pytest.approx(score_of(sums, "vqa"))
 
 
+@pytest.mark.slow
 def test_mixed_federation_end_to_end(ray_local, mixed, tmp_path):
     cfg = load_config(
         None,

@@ -364,7 +364,7 @@ def test_the_engine_worker_trains_scores_and_evaluates_a_family(name, small_vqa)
     """The engine's path, without Ray: config -> prepare -> ClientWorker (generative tensors,
     answers in the tokenizer's vocabulary, accuracy by exact match)."""
     from f3ocus_ray.fl.worker import ClientWorker
-    from f3ocus_ray.platform.experiment import prepare
+    from f3ocus_ray.platform.prepare import prepare
     from f3ocus_ray.task import score_of
 
     raw = {
@@ -423,7 +423,7 @@ def test_config_refuses_unit_modes_a_family_lacks():
 def test_generative_family_on_classification_data_is_refused_before_any_work(tmp_path):
     from f3ocus_ray.config import load_config
     from f3ocus_ray.errors import ConfigError
-    from f3ocus_ray.platform.experiment import prepare
+    from f3ocus_ray.platform.prepare import prepare
 
     cfg = load_config(
         None,
@@ -442,7 +442,7 @@ def test_generative_family_on_classification_data_is_refused_before_any_work(tmp
 def test_a_real_bert_family_checkpoint_tokenizes_with_its_own_tokenizer(tmp_path):
     from f3ocus_ray.config import load_config
     from f3ocus_ray.data.tokenizer import tokenizer_to_json, train_tokenizer
-    from f3ocus_ray.platform.experiment import prepare
+    from f3ocus_ray.platform.prepare import prepare
 
     model, _ = build_model(spec("tiny-vilt", vocab_size=V + 5))
     model.net.save_pretrained(tmp_path / "ckpt")

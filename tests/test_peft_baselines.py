@@ -235,7 +235,7 @@ def _cfg(data_path, tmp_path, *extra):
 
 
 def _sizes(cfg):
-    from f3ocus_ray.platform.experiment import prepare
+    from f3ocus_ray.platform.prepare import prepare
 
     model, space = build_model(prepare(cfg).driver_spec.worker.model)
     numel = {n: p.numel() for n, p in model.named_parameters()}
@@ -263,7 +263,7 @@ def test_feddat_round_averages_shared_and_keeps_local_adapters(ray_local, small_
     adapter; those stay with the driver, one set per client, different between clients."""
     from f3ocus_ray.fl.driver import FederatedDriver
     from f3ocus_ray.fl.worker import ClientWorker
-    from f3ocus_ray.platform.experiment import prepare
+    from f3ocus_ray.platform.prepare import prepare
     from f3ocus_ray.seeding import derive_seed
 
     cfg = _cfg(small_vqa, tmp_path, "model.units=dual_adapters", "federation.strategy=last_k")
@@ -310,7 +310,8 @@ def test_feddat_round_averages_shared_and_keeps_local_adapters(ray_local, small_
 
 
 def test_feddat_runs_end_to_end_and_checkpoints_client_adapters(ray_local, small_vqa, tmp_path):
-    from f3ocus_ray.platform.experiment import RunOptions, load_checkpoint, run_experiment
+    from f3ocus_ray.platform.checkpoint import load_checkpoint
+    from f3ocus_ray.platform.experiment import RunOptions, run_experiment
 
     cfg = _cfg(small_vqa, tmp_path, "model.units=dual_adapters", "model.distill_temperature=2.0")
     summary = run_experiment(cfg, options=RunOptions(start_ray=False, in_process_driver=True))

@@ -8,25 +8,20 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import ray
-import torch
 
 from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.errors import UserError
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
-from f3ocus_ray.fl.executors import RayPool
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
-from f3ocus_ray.fl.worker import ScoringSettings, TrainSettings, WorkerSpec
-from f3ocus_ray.models import ModelSpec
-from f3ocus_ray.platform.data_prep import DataFacts, prepare_data
+from f3ocus_ray.platform.checkpoint import save_checkpoint
+from f3ocus_ray.platform.prepare import PreparedExperiment, prepare
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
 
@@ -47,141 +42,6 @@ class RunSummary:
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class PreparedExperiment:
-    """A validated experiment ready to run: all user errors are behind us."""
-
-    cfg: ExperimentConfig
-    facts: DataFacts
-    budgets: list[int]
-    driver_spec: DriverSpec
-
-
-def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
-    from f3ocus_ray.models.families import REAL, check_task, checkpoint_tokenizer, is_generative
-
-    facts = prepare_data(cfg.data, answers_in_vocab=is_generative(cfg.model.name))
-    check_task(cfg.model.name, facts.task)
-    own = checkpoint_tokenizer(cfg.model.name, cfg.model.path)
-    if own is not None:  # a real checkpoint's embeddings want their own token ids
-        from tokenizers import Tokenizer
-
-        vocab = Tokenizer.from_str(own).get_vocab_size()
-        facts = replace(facts, tokenizer_json=own, vocab_size=vocab)
-    budgets = cfg.budgets_for(len(facts.clients))
-    m = cfg.model
-    model_spec = ModelSpec(
-        name=m.name,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        num_heads=m.num_heads,
-        intermediate_size=m.intermediate_size,
-        patch_size=m.patch_size,
-        image_size=cfg.data.image_size,
-        vocab_size=facts.vocab_size,
-        max_text_len=cfg.data.max_question_length,
-        num_outputs=facts.num_outputs,
-        output_blocks=facts.output_blocks,
-        init_seed=m.init_seed,
-        train_embeddings=m.train_embeddings,
-        initializer_range=m.initializer_range,
-        units=m.units,
-        adapter_reduction=m.adapter_reduction,
-        lora_rank=m.lora_rank,
-        prompt_length=m.prompt_length,
-        path=m.path,
-        dtype=m.dtype,
-        # tiny models stay on the CPU unless the GPU is asked for by name
-        device=m.device if m.name in REAL or m.device == "cuda" else "cpu",
-        freeze_vision=m.freeze_vision,
-        vision_layers=m.vision_layers,
-        max_answer_len=m.max_answer_length,
-    )
-    tr, eng = cfg.training, cfg.engine
-    sc = cfg.effective_scoring()
-    worker = WorkerSpec(
-        model=model_spec,
-        data_path=str(facts.path),
-        image_size=cfg.data.image_size,
-        tokenizer_json=facts.tokenizer_json,
-        max_text_len=cfg.data.max_question_length,
-        training=TrainSettings(
-            local_epochs=tr.local_epochs,
-            local_steps=tr.local_steps,
-            batch_size=tr.batch_size,
-            lr=tr.lr,
-            weight_decay=tr.weight_decay,
-            eval_batch_size=tr.eval_batch_size,
-            train_head=m.train_head,
-            distill_weight=m.distill_weight,
-            distill_temperature=m.distill_temperature,
-        ),
-        torch_threads=max(1, int(eng.cpus_per_worker)),
-        scoring=None
-        if sc is None
-        else ScoringSettings(
-            method=sc.method,
-            mode=sc.mode,
-            n_samples=sc.n_samples,
-            chunk_size=sc.chunk_size,
-            tol=sc.tol,
-            max_iter=sc.max_iter,
-        ),
-    )
-    spec = DriverSpec(
-        clients=facts.clients,
-        budgets=budgets,
-        n_train=facts.n_train,
-        n_test=facts.n_test,
-        task=facts.task,
-        strategy=cfg.federation.strategy,
-        seed=cfg.seed,
-        worker=worker,
-        pool=RayPool(
-            num_workers=eng.num_workers,
-            cpus_per_worker=eng.cpus_per_worker,
-            gpus_per_worker=eng.gpus_per_worker,
-            max_worker_restarts=eng.max_worker_restarts,
-            resources_per_worker=dict(eng.resources_per_worker),
-        ),
-        unit_names=(
-            ["prompt"] if m.units == "prompt" else [f"layer{i}" for i in range(m.num_layers)]
-        ),
-        scoring=sc,
-        selection=cfg.selection,
-    )
-    return PreparedExperiment(cfg, facts, budgets, spec)
-
-
-def save_checkpoint(path: Path, driver_state: dict[str, Any]) -> None:
-    """Tensors and plain data only (loadable with weights_only=True); atomic replace."""
-    payload = {
-        "round": int(driver_state["round"]),
-        "version": {k: int(v) for k, v in driver_state["version"].items()},
-        "state": {k: torch.from_numpy(np.array(v)) for k, v in driver_state["state"].items()},
-    }
-    if driver_state.get("raw_scores") is not None:  # reused between scoring rounds
-        payload["raw_scores"] = torch.from_numpy(np.array(driver_state["raw_scores"]))
-    if driver_state.get("private"):  # per-client state that never travels (FedDAT's adapters)
-        payload["private"] = {
-            c: {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
-            for c, tensors in driver_state["private"].items()
-        }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    d = torch.load(path, weights_only=True)
-    d["state"] = {k: v.numpy() for k, v in d["state"].items()}
-    d["raw_scores"] = d["raw_scores"].numpy() if "raw_scores" in d else None
-    d["private"] = {
-        c: {k: v.numpy() for k, v in tensors.items()} for c, tensors in d.get("private", {}).items()
-    }
-    return d
-
-
 def _new_run_dir(cfg: ExperimentConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(cfg.output_dir) / f"{cfg.name}-{stamp}"
@@ -192,7 +52,8 @@ def _new_run_dir(cfg: ExperimentConfig) -> Path:
     return run_dir
 
 
-def _log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperiment) -> None:
+def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperiment) -> None:
+    """One round's metrics, masks, scores and Pareto plot into the experiment's MLflow run."""
     if tracker is None:
         return
     tracker.log_metrics(res.metrics(), step=res.round)
@@ -354,7 +215,7 @@ def run_experiment(
                 ckpt = run_dir / "checkpoint.pt"
                 save_checkpoint(ckpt, driver.call("state_dict"))
                 if res.round > opts.logged_rounds:
-                    _log_round(tracker, res, prep)
+                    log_round(tracker, res, prep)
                 summary.rounds.append({"round": res.round, **res.metrics()})
                 progress(
                     f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "

@@ -22,7 +22,8 @@ from ray import tune
 
 from f3ocus_ray.config import EngineConfig, ExperimentConfig, parse_config, set_dotted
 from f3ocus_ray.fl.round import RoundResult
-from f3ocus_ray.platform.experiment import RunOptions, load_checkpoint, run_experiment
+from f3ocus_ray.platform.checkpoint import load_checkpoint
+from f3ocus_ray.platform.experiment import RunOptions, run_experiment
 from f3ocus_ray.platform.tracking import RunTracker
 
 log = logging.getLogger(__name__)
