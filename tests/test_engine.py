@@ -6,14 +6,16 @@ import json
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import mlflow
 import numpy as np
 import pytest
 
 from f3ocus_ray.config import load_config
-from f3ocus_ray.fl.executors import InProcessExecutor
+from f3ocus_ray.fl.executors import InProcessExecutor, RayExecutor
 from f3ocus_ray.fl.round import Federation
+from f3ocus_ray.fl.worker import ClientWorker
 from f3ocus_ray.platform.checkpoint import load_checkpoint
 from f3ocus_ray.platform.experiment import run_experiment
 from f3ocus_ray.platform.prepare import prepare
@@ -128,27 +130,61 @@ def test_one_vs_two_workers_identical_and_worker_kill_recovers(ray_local, small_
     for name in state1["state"]:
         np.testing.assert_array_equal(federation.state[name], state1["state"][name])
 
-    # the same 2-worker run with a worker killed mid-round 1 ends identically
-    from f3ocus_ray.fl.driver import Driver
-
-    driver = Driver.remote(two.driver_spec)
+    # the same 2-worker run with a worker killed while it trains a client in round 2 ends
+    # identically: the worker is restarted and the client redone
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    executor = RayExecutor(two.driver_spec.worker, two.driver_spec.pool, _held_worker(markers))
     try:
-        results = [ray.get(driver.run_round.remote())]
-        victim = ray.get(driver.worker_pids.remote())[0]
-        ref = driver.run_round.remote()
-        time.sleep(0.5)  # the round is training now
-        os.kill(victim, signal.SIGKILL)
-        results.append(ray.get(ref))
-        results.append(ray.get(driver.run_round.remote()))
-        pids = ray.get(driver.worker_pids.remote())
-        state = ray.get(driver.state_dict.remote())
+        federation = Federation(two.driver_spec, executor)
+        results = [federation.run_round()]
+        for m in markers.iterdir():
+            m.unlink()
+        (markers / "hold").touch()  # round 2's train jobs wait at their start
+        with ThreadPoolExecutor(1) as pool:
+            round_2 = pool.submit(federation.run_round)
+            started = _first_marker(markers)
+            victim, client = int(started.name.split("-")[1]), started.name.split("-", 2)[2]
+            os.kill(victim, signal.SIGKILL)
+            (markers / "hold").unlink()
+            results.append(round_2.result(timeout=300))
+        # the killed job ran again, in another process
+        started_in = {m.name.split("-")[1] for m in markers.glob(f"started-*-{client}")}
+        results.append(federation.run_round())
+        pids = executor.call_all("pid")
     finally:
-        ray.kill(driver)
+        executor.close()
     assert victim not in pids  # the worker was replaced
+    assert str(victim) in started_in and len(started_in) == 2, started_in
     for a, b in zip(results, res2, strict=True):
         assert a.score == b.score and a.train_loss == b.train_loss
     for name in state2["state"]:
-        np.testing.assert_array_equal(state["state"][name], state2["state"][name])
+        np.testing.assert_array_equal(federation.state[name], state2["state"][name])
+
+
+def _held_worker(markers):
+    """A ClientWorker that marks each train job's start (started-<pid>-<client>) and waits
+    there while markers/hold exists: the test kills a worker at a known point."""
+
+    class HeldWorker(ClientWorker):
+        def train(self, client, *args):
+            (markers / f"started-{os.getpid()}-{client}").touch()
+            deadline = time.monotonic() + 120
+            while (markers / "hold").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return super().train(client, *args)
+
+    return HeldWorker
+
+
+def _first_marker(markers, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        started = sorted(markers.glob("started-*"))
+        if started:
+            return started[0]
+        time.sleep(0.01)
+    raise AssertionError("no train job started")
 
 
 def test_clients_score_units_on_schedule_and_scores_are_logged(ray_local, small_vqa, tmp_path):

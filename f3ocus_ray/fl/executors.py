@@ -78,11 +78,15 @@ class RayPool:
 
 
 class RayExecutor:
-    def __init__(self, worker: WorkerSpec, pool: RayPool):
+    """`worker_cls`: ClientWorker or a subclass (tests use one that pauses at a known point)."""
+
+    def __init__(
+        self, worker: WorkerSpec, pool: RayPool, worker_cls: type[ClientWorker] = ClientWorker
+    ):
         import ray
 
         self._ray = ray
-        worker_cls = ray.remote(ClientWorker).options(
+        actor_cls = ray.remote(worker_cls).options(
             num_cpus=pool.cpus_per_worker,
             num_gpus=pool.gpus_per_worker,
             resources=dict(pool.resources_per_worker) or None,
@@ -91,7 +95,7 @@ class RayExecutor:
             max_restarts=pool.max_worker_restarts,
             max_task_retries=pool.max_worker_restarts,
         )
-        self.workers = [worker_cls.remote(worker) for _ in range(pool.num_workers)]
+        self.workers = [actor_cls.remote(worker) for _ in range(pool.num_workers)]
 
     def share(self, obj: Any) -> Any:
         return self._ray.put(obj)
