@@ -25,6 +25,7 @@ from f3ocus_ray.fl.client_data import DataFacts, prepare_data
 from f3ocus_ray.fl.driver import Driver, DriverSpec, FederatedDriver, RoundResult
 from f3ocus_ray.fl.worker import ScoringSettings, TrainSettings, WorkerSpec
 from f3ocus_ray.models import ModelSpec
+from f3ocus_ray.models.units import get_unit_mode
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
 
@@ -68,32 +69,13 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         facts = replace(facts, tokenizer_json=own, vocab_size=vocab)
     budgets = cfg.budgets_for(len(facts.clients))
     m = cfg.model
-    model_spec = ModelSpec(
-        name=m.name,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        num_heads=m.num_heads,
-        intermediate_size=m.intermediate_size,
-        patch_size=m.patch_size,
+    model_spec = ModelSpec.from_config(
+        m,
         image_size=cfg.data.image_size,
         vocab_size=facts.vocab_size,
         max_text_len=cfg.data.max_question_length,
         num_outputs=facts.num_outputs,
         output_blocks=facts.output_blocks,
-        init_seed=m.init_seed,
-        train_embeddings=m.train_embeddings,
-        initializer_range=m.initializer_range,
-        units=m.units,
-        adapter_reduction=m.adapter_reduction,
-        lora_rank=m.lora_rank,
-        prompt_length=m.prompt_length,
-        path=m.path,
-        dtype=m.dtype,
-        # tiny models stay on the CPU unless the GPU is asked for by name
-        device=m.device if m.name in REAL or m.device == "cuda" else "cpu",
-        freeze_vision=m.freeze_vision,
-        vision_layers=m.vision_layers,
-        max_answer_len=m.max_answer_length,
     )
     if cfg.data.image_size % m.patch_size and m.name not in REAL:
         raise ConfigError("model.patch_size: must divide data.image_size")
@@ -113,8 +95,6 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
             weight_decay=tr.weight_decay,
             eval_batch_size=tr.eval_batch_size,
             train_head=m.train_head,
-            distill_weight=m.distill_weight,
-            distill_temperature=m.distill_temperature,
         ),
         torch_threads=max(1, int(eng.cpus_per_worker)),
         scoring=None
@@ -142,9 +122,7 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         max_worker_restarts=eng.max_worker_restarts,
         resources_per_worker=dict(eng.resources_per_worker),
         worker=worker,
-        unit_names=(
-            ["prompt"] if m.units == "prompt" else [f"layer{i}" for i in range(m.num_layers)]
-        ),
+        unit_names=get_unit_mode(m.unit_mode).unit_names(m.num_layers),
         scoring=sc,
         selection=cfg.selection,
     )

@@ -4,7 +4,7 @@
 model-agnostic one (units as parameter-name groups). `METHODS` lists the method names.
 """
 
-from f3ocus_ray.scoring import vilt_split as _vilt_split  # noqa: F401  (registers ViLT's split)
+from f3ocus_ray.models.split import PrefixSplit, find_prefix_split, register_prefix_split
 from f3ocus_ray.scoring.api import (
     METHODS,
     UnitScores,
@@ -15,7 +15,6 @@ from f3ocus_ray.scoring.api import (
 )
 from f3ocus_ray.scoring.lanczos import TopEigen, dense_top_eigenvalue, top_eigenvalue
 from f3ocus_ray.scoring.problem import MODES, LossFn, ScoringProblem
-from f3ocus_ray.scoring.split import PrefixSplit, find_prefix_split, register_prefix_split
 
 __all__ = [
     "METHODS",
