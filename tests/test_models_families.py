@@ -25,7 +25,7 @@ from f3ocus_ray.task import ClientTensors, generative_exact_match, task_loss
 FAMILIES = ["tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava"]
 V, Q, A = 60, 8, 3  # vocabulary, prompt length, answer tokens
 
-SPEC = replace(TINY_SPEC, name="tiny-blip", vocab_size=V, max_text_len=Q, max_answer_len=A)
+SPEC = replace(TINY_SPEC, name="tiny-blip", vocab_size=V, max_text_len=Q, max_answer_length=A)
 
 
 def spec(name: str, **kw) -> ModelSpec:
@@ -86,9 +86,9 @@ def test_builds_offline_identically_and_backpropagates(name, monkeypatch):
 def test_mask_trains_exactly_the_selected_units(name, units):
     if name == "tiny-llava" and units == "bias":
         with pytest.raises(ValueError, match="no bias"):
-            build_model(spec(name, units=units))
+            build_model(spec(name, unit_mode=units))
         return
-    model, space = build_model(spec(name, units=units, adapter_reduction=4, lora_rank=2))
+    model, space = build_model(spec(name, unit_mode=units, adapter_reduction=4, lora_rank=2))
     kind = {"adapters": ".adapter.", "lora": "lora_", "layernorm": "norm", "bias": ".bias"}
     for unit in space.units:
         assert all(kind.get(units, "") in n.lower() for n in unit.params)
@@ -412,11 +412,12 @@ def test_the_engine_worker_trains_scores_and_evaluates_a_family(name, small_vqa)
 
 
 def test_config_refuses_unit_modes_a_family_lacks():
-    with pytest.raises(ConfigError, match=r"model\.units: 'prompt' .*tiny-vilt only"):
-        parse_config({"model": {"name": "tiny-blip", "units": "prompt"}})
-    with pytest.raises(ConfigError, match=r"model\.units: 'bias': LLaVA's Llama blocks have no"):
-        parse_config({"model": {"name": "tiny-llava", "units": "bias"}})
-    assert parse_config({"model": {"name": "tiny-llava", "units": "lora"}}).model.units == "lora"
+    with pytest.raises(ConfigError, match=r"model\.unit_mode: 'prompt' .*tiny-vilt only"):
+        parse_config({"model": {"name": "tiny-blip", "unit_mode": "prompt"}})
+    with pytest.raises(ConfigError, match=r"model\.unit_mode: 'bias': tiny-llava's blocks have no"):
+        parse_config({"model": {"name": "tiny-llava", "unit_mode": "bias"}})
+    cfg = parse_config({"model": {"name": "tiny-llava", "unit_mode": "lora"}})
+    assert cfg.model.unit_mode == "lora"
 
 
 def test_generative_family_on_classification_data_is_refused_before_any_work(tmp_path):
