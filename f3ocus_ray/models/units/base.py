@@ -79,7 +79,8 @@ class UnitMode:
     def unsupported(self, family: str) -> str | None:
         """Why this mode cannot run on `family`, or None."""
         if self.families is not None and family not in self.families:
-            return f"'{self.name}' ({self.label}) is implemented for {', '.join(sorted(self.families))} only"
+            names = ", ".join(sorted(self.families))
+            return f"'{self.name}' ({self.label}) is implemented for {names} only"
         return None
 
     def unit_names(self, num_layers: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""PromptFL (unit mode `prompt`): one unit, the learnable text prompt (`f3ocus_ray.models.promptfl`)."""
+"""PromptFL (unit mode `prompt`): one unit, the learnable text prompt (see
+`f3ocus_ray.models.promptfl`)."""
 
 from __future__ import annotations
 
