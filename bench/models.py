@@ -29,7 +29,7 @@ from f3ocus_ray.task import ClientTensors
 
 FAMILIES = ("tiny-vilt", "tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava")
 BATCH = 8
-BASE = replace(DEMO, max_answer_len=4)  # the demo-sized ViLT of bench/ntk.py
+BASE = replace(DEMO, max_answer_length=4)  # the demo-sized ViLT of bench/ntk.py
 
 
 def client(spec: ModelSpec, n: int) -> ClientTensors:
@@ -40,7 +40,7 @@ def client(spec: ModelSpec, n: int) -> ClientTensors:
         ids = torch.randint(5, spec.vocab_size, (n, q), generator=g)
         targets = torch.randint(0, spec.num_outputs, (n,), generator=g)
         return ClientTensors(pixels, ids, torch.ones_like(ids), targets, "vqa")
-    width = q + spec.max_answer_len + 1
+    width = q + spec.max_answer_length + 1
     ids = torch.randint(5, spec.vocab_size, (n, width), generator=g)
     targets = torch.full((n, width), -100)
     targets[:, q - 1 : width - 1] = ids[:, q:]

@@ -31,23 +31,16 @@ import time
 import numpy as np
 import torch
 
+from f3ocus_ray.config import ModelConfig
 from f3ocus_ray.fl.training import local_train
 from f3ocus_ray.models import ModelSpec, build_model
 from f3ocus_ray.scoring import score_units
 from f3ocus_ray.task import ClientTensors
 
-DEMO = ModelSpec(
-    name="tiny-vilt",
-    hidden_size=64,
-    num_layers=12,
-    num_heads=4,
-    intermediate_size=128,
-    patch_size=8,
-    image_size=64,
-    vocab_size=500,
-    max_text_len=16,
-    num_outputs=200,
-    init_seed=0,
+# the config's default model (tiny ViLT, 12 blocks of width 64) on 64 px images, 16-token
+# questions, a 500-token vocabulary and 200 answers
+DEMO = ModelSpec.from_config(
+    ModelConfig(), image_size=64, vocab_size=500, max_text_len=16, num_outputs=200
 )
 
 

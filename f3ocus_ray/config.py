@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,9 +27,14 @@ from pydantic import (
 )
 
 from f3ocus_ray.errors import ConfigError
+from f3ocus_ray.models.families import checkpoint_units
+from f3ocus_ray.models.registry import MODEL_NAMES, REAL
+from f3ocus_ray.models.units import get_unit_mode, unit_mode_names
 from f3ocus_ray.scoring.registry import scorer_names
 from f3ocus_ray.strategies import scores_due, strategy_entry, strategy_names
 from f3ocus_ray.strategies.base import SCHEDULES
+
+log = logging.getLogger(__name__)
 
 
 def registered(name: str, names: tuple[str, ...], kind: str) -> str:
@@ -88,28 +95,9 @@ class DataConfig(_Strict):
         return v
 
 
-_REAL_MODELS = ("vilt", "blip", "albef", "blip2", "llava")
-
-
-# every model family, tiny (random weights, offline) and real (a local checkpoint); see
-# f3ocus_ray/models/families.py for what each is
-MODEL_NAMES = (
-    "tiny-vilt",
-    "vilt",
-    "tiny-blip",
-    "blip",
-    "tiny-albef",
-    "albef",
-    "tiny-blip2",
-    "blip2",
-    "tiny-llava",
-    "llava",
-)
-
-
 class ModelConfig(_Strict):
     """A model family: tiny (built from config with random weights, no download) or real (a
-    local checkpoint). See the README's "Model families" and f3ocus_ray/models/families.py."""
+    local checkpoint). See the README's "Model families" and f3ocus_ray/models/registry.py."""
 
     name: Literal[MODEL_NAMES] = Field(  # type: ignore[valid-type]
         "tiny-vilt",
@@ -150,27 +138,27 @@ class ModelConfig(_Strict):
         description="std of the random weights; wider than ViLT's 0.02, whose near-uniform "
         "random attention leaves frozen random blocks little to fine-tune on",
     )
-    units: Literal["layers", "adapters", "lora", "layernorm", "bias", "prompt", "dual_adapters"] = (
-        Field(
-            "layers",
-            description="what a client trains per block: the whole block, its bottleneck "
-            "adapter, its LoRA matrices (query and value, through peft), its LayerNorms or its "
-            "biases; `prompt` (PromptFL): one unit, `prompt_length` learnable text prompt "
-            "tokens, the backbone frozen; `dual_adapters` (FedDAT): per block a shared adapter "
-            "(the unit, averaged) and a client-specific one (never sent), mutual distillation",
-        )
+    unit_mode: str = Field(
+        "layers",
+        description="what a client trains per unit, a registered unit mode "
+        "(f3ocus_ray.models.units): per block the whole block (layers), its bottleneck "
+        "adapter, its LoRA matrices (query and value, through peft), its LayerNorms or its "
+        "biases; `prompt` (PromptFL): one unit, `prompt_length` learnable text prompt "
+        "tokens, the backbone frozen; `dual_adapters` (FedDAT): per block a shared adapter "
+        "(the unit, averaged) and a client-specific one (never sent), mutual distillation. "
+        "Formerly `units`",
     )
     adapter_reduction: int = Field(16, ge=1, description="bottleneck = hidden_size / this")
     lora_rank: int = Field(8, ge=1)
     prompt_length: int = Field(
-        8, ge=1, description="units `prompt` (PromptFL): learnable prompt tokens after [CLS]"
+        8, ge=1, description="unit mode `prompt` (PromptFL): learnable prompt tokens after [CLS]"
     )
     train_head: bool = Field(True, description="every client trains the task head")
     distill_weight: float = Field(
-        1.0, ge=0, description="units `dual_adapters` (FedDAT): weight of the mutual KD term"
+        1.0, ge=0, description="unit mode `dual_adapters` (FedDAT): weight of the mutual KD term"
     )
     distill_temperature: float = Field(
-        1.0, gt=0, description="units `dual_adapters` (FedDAT): temperature of the mutual KD"
+        1.0, gt=0, description="unit mode `dual_adapters` (FedDAT): temperature of the mutual KD"
     )
     train_embeddings: bool = Field(
         False, description="the embeddings join the head (for random, not pretrained, weights)"
@@ -178,22 +166,38 @@ class ModelConfig(_Strict):
 
     @property
     def num_units(self) -> int:
-        """Selectable units: one per block, or the single prompt (PromptFL)."""
-        return 1 if self.units == "prompt" else self.num_layers
+        """Selectable units: the unit mode's (one per block, or the single prompt: PromptFL)."""
+        return get_unit_mode(self.unit_mode).num_units(self.num_layers)
 
-    @field_validator("units")
+    @model_validator(mode="before")
     @classmethod
-    def _peft_baselines_on_tiny_vilt(cls, v: str, info: ValidationInfo) -> str:
+    def _renamed_units(cls, raw: Any) -> Any:
+        """`units` is the old name of `unit_mode`: accepted, with a deprecation message."""
+        if not isinstance(raw, dict) or "units" not in raw:
+            return raw
+        if "unit_mode" in raw:
+            raise ValueError("both model.units and model.unit_mode given: keep model.unit_mode")
+        message = "model.units is deprecated: rename it to model.unit_mode"
+        log.warning(message)  # what a command-line user sees
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        return {("unit_mode" if k == "units" else k): v for k, v in raw.items()}
+
+    @field_validator("unit_mode")
+    @classmethod
+    def _registered_unit_mode(cls, v: str, info: ValidationInfo) -> str:
+        """A registered unit mode that runs on this family."""
+        registered(v, unit_mode_names(), "unit mode")
         name = info.data.get("name")
-        if v in ("prompt", "dual_adapters") and name is not None and name != "tiny-vilt":
-            raise ValueError(f"'{v}' (PromptFL / FedDAT) is implemented for tiny-vilt only")
+        reason = get_unit_mode(v).unsupported(name) if name is not None else None
+        if reason:
+            raise ValueError(reason)
         return v
 
     @field_validator("num_heads")
     @classmethod
     def _divides_hidden(cls, v: int, info: ValidationInfo) -> int:
         hidden = info.data.get("hidden_size")
-        if hidden is not None and hidden % v and info.data.get("name") not in _REAL_MODELS:
+        if hidden is not None and hidden % v and info.data.get("name") not in REAL:
             raise ValueError(f"must divide model.hidden_size ({hidden})")
         return v
 
@@ -201,12 +205,10 @@ class ModelConfig(_Strict):
     @classmethod
     def _units_of_checkpoint(cls, raw: Any) -> Any:
         """A real model's num_layers is its checkpoint's number of blocks (read from it)."""
-        if not isinstance(raw, dict) or raw.get("name") not in _REAL_MODELS:
+        if not isinstance(raw, dict) or raw.get("name") not in REAL:
             return raw
         if not isinstance(raw.get("path"), str):
             return raw  # refused by _checkpoint_path
-        from f3ocus_ray.models.families import checkpoint_units
-
         units = checkpoint_units(raw["name"], raw["path"])
         if units is None or ("num_layers" in raw and raw["num_layers"] != units):
             return raw  # refused by _checkpoint_path
@@ -216,7 +218,7 @@ class ModelConfig(_Strict):
     @classmethod
     def _checkpoint_path(cls, v: str | None, info: ValidationInfo) -> str | None:
         name = info.data.get("name")
-        if name not in _REAL_MODELS:
+        if name not in REAL:
             if v is not None:
                 raise ValueError(f"only for real checkpoints; {name!r} is built from config")
             return v
@@ -224,28 +226,17 @@ class ModelConfig(_Strict):
             raise ValueError(f"required: {name!r} is loaded from a local checkpoint")
         if not Path(v).expanduser().exists():
             raise ValueError(f"not found: {v}")
-        from f3ocus_ray.models.families import checkpoint_units
-
         units = checkpoint_units(name, v)
         if units is None:
             what = "an ALBEF checkpoint file" if name == "albef" else "a folder with config.json"
             raise ValueError(f"cannot read {v}: expected {what}")
         return v
 
-    @field_validator("units")
-    @classmethod
-    def _units_of_family(cls, v: str, info: ValidationInfo) -> str:
-        if v == "bias" and info.data.get("name") in ("tiny-llava", "llava"):
-            raise ValueError("'bias': LLaVA's Llama blocks have no biases")
-        return v
-
     @field_validator("num_layers")
     @classmethod
     def _layers_of_checkpoint(cls, v: int, info: ValidationInfo) -> int:
         name, path = info.data.get("name"), info.data.get("path")
-        if name in _REAL_MODELS and path is not None:
-            from f3ocus_ray.models.families import checkpoint_units
-
+        if name in REAL and path is not None:
             units = checkpoint_units(name, path)
             if units is not None and units != v:
                 raise ValueError(f"the checkpoint has {units} blocks, not {v} (leave it unset)")
@@ -392,11 +383,12 @@ class ExperimentConfig(_Strict):
         for b in values:
             if b < 1:
                 raise ValueError(f"federation.budgets: budget {b} is below 1")
-            if self.model.units == "prompt" and b > 1 and self.federation.strategy != "full":
-                # strategy full ignores budgets: `units: prompt` runs with any
+            units = self.model.num_units
+            if units < self.model.num_layers and b > units and self.federation.strategy != "full":
+                # strategy full ignores budgets: a unit mode with fewer units runs with any
                 raise ValueError(
-                    f"federation.budgets: budget {b} exceeds the 1 selectable unit "
-                    "(model.units: prompt)"
+                    f"federation.budgets: budget {b} exceeds the {units} selectable "
+                    f"unit{'s' if units > 1 else ''} (model.unit_mode: {self.model.unit_mode})"
                 )
             if b > self.model.num_layers:
                 raise ValueError(
@@ -418,7 +410,7 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _check_patches(self) -> ExperimentConfig:
         """A tiny model cuts the image into patches (a real one brings its own patch size)."""
-        if self.model.name not in _REAL_MODELS and self.data.image_size % self.model.patch_size:
+        if self.model.name not in REAL and self.data.image_size % self.model.patch_size:
             raise ValueError(
                 f"model.patch_size: {self.model.patch_size} must divide data.image_size "
                 f"({self.data.image_size})"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from test_grid_util import tiny_grid
+from gridutil import tiny_grid
 
 from f3ocus_ray.platform.grid_spec import load_grid
 from f3ocus_ray.platform.tune_grid import run_grid

@@ -300,7 +300,7 @@ def test_adapter_units_with_lntk_transmit_only_the_selected_adapters(
         tmp_path,
         "federation.rounds=1",
         "training.local_steps=2",
-        "model.units=adapters",
+        "model.unit_mode=adapters",
         "federation.strategy=lntk",
         "scoring.n_samples=8",
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import mlflow
 import psutil
 import pytest
-from test_grid_util import local_env, tiny_grid
+from gridutil import local_env, tiny_grid
 
 from f3ocus_ray.platform.experiment import RunOptions, run_experiment
 from f3ocus_ray.platform.grid_spec import load_grid

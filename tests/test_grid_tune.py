@@ -14,7 +14,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from test_grid_util import free_port, tiny_grid
+from gridutil import free_port, tiny_grid
 
 from f3ocus_ray.platform.grid_spec import load_grid
 from f3ocus_ray.platform.report import build_report

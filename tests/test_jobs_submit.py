@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import psutil
 import pytest
-from test_grid_util import free_port, local_env, tiny_grid
+from gridutil import free_port, local_env, tiny_grid
 
 # own Ray head: run in its own pytest process (see the Makefile), not beside the session Ray
 pytestmark = [pytest.mark.slow, pytest.mark.isolated]

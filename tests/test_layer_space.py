@@ -59,7 +59,7 @@ def test_adapter_units_train_only_the_selected_adapters():
     from dataclasses import replace
 
     plain, _ = build_model(SPEC)
-    model, space = build_model(replace(SPEC, units="adapters", adapter_reduction=4))
+    model, space = build_model(replace(SPEC, unit_mode="adapters", adapter_reduction=4))
     assert space.unit_names == [f"net.vilt.encoder.layer.{i}.adapter" for i in range(4)]
     # each unit is its adapter's own parameters: 32 -> 8 -> 32
     assert space.unit_sizes(model).tolist() == [32 * 8 + 8 + 8 * 32 + 32] * 4
@@ -88,7 +88,7 @@ def test_adapter_units_train_only_the_selected_adapters():
 def test_lora_units_are_each_blocks_lora_matrices():
     from dataclasses import replace
 
-    model, space = build_model(replace(SPEC, units="lora", lora_rank=2))
+    model, space = build_model(replace(SPEC, unit_mode="lora", lora_rank=2))
     for i, u in enumerate(space.units):
         # query and value, A (2 x 32) and B (32 x 2) each
         assert sorted(n.split(".")[-4] + "." + n.split(".")[-3] for n in u.params) == [
@@ -113,7 +113,7 @@ def test_lntk_scores_adapter_units_fast_path_equals_exact(units):
     from f3ocus_ray.scoring import score_units
 
     torch.set_num_threads(1)
-    model, space = build_model(replace(SPEC, units=units, lora_rank=2, adapter_reduction=4))
+    model, space = build_model(replace(SPEC, unit_mode=units, lora_rank=2, adapter_reduction=4))
     data = random_client(6)
     fast = score_units(model, space, data, n_samples=6, seed=0)
     exact = score_units(model, space, data, n_samples=6, seed=0, exact=True)
@@ -128,7 +128,7 @@ def test_lntk_scores_adapter_units_fast_path_equals_exact(units):
 def test_layernorm_and_bias_units_hold_only_those_parameters(units, kept):
     from dataclasses import replace
 
-    model, space = build_model(replace(SPEC, units=units))
+    model, space = build_model(replace(SPEC, unit_mode=units))
     blocks = [n for n, _ in model.named_parameters() if n.startswith("net.vilt.encoder.layer.")]
     assert sorted(n for u in space.units for n in u.params) == sorted(filter(kept, blocks))
     assert all(u.params for u in space.units)

@@ -79,7 +79,7 @@ def _model(facts, units="layers"):
         max_text_len=16,
         num_outputs=facts.num_outputs,
         init_seed=0,
-        units=units,
+        unit_mode=units,
         output_blocks=facts.output_blocks,
     )
     return build_model(spec)

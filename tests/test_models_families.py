@@ -15,17 +15,16 @@ from tiny import TINY_SPEC
 from f3ocus_ray.config import parse_config
 from f3ocus_ray.data.generative import encode_prompt_answer
 from f3ocus_ray.errors import ConfigError
-from f3ocus_ray.fl.training import evaluate, local_train
+from f3ocus_ray.fl.training import local_train
 from f3ocus_ray.models import ModelSpec, build_model
 from f3ocus_ray.models.families import is_generative
 from f3ocus_ray.scoring import score_units
-from f3ocus_ray.strategies.aggregation import masked_fedavg
 from f3ocus_ray.task import ClientTensors, generative_exact_match, task_loss
 
 FAMILIES = ["tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava"]
 V, Q, A = 60, 8, 3  # vocabulary, prompt length, answer tokens
 
-SPEC = replace(TINY_SPEC, name="tiny-blip", vocab_size=V, max_text_len=Q, max_answer_len=A)
+SPEC = replace(TINY_SPEC, name="tiny-blip", vocab_size=V, max_text_len=Q, max_answer_length=A)
 
 
 def spec(name: str, **kw) -> ModelSpec:
@@ -86,9 +85,9 @@ def test_builds_offline_identically_and_backpropagates(name, monkeypatch):
 def test_mask_trains_exactly_the_selected_units(name, units):
     if name == "tiny-llava" and units == "bias":
         with pytest.raises(ValueError, match="no bias"):
-            build_model(spec(name, units=units))
+            build_model(spec(name, unit_mode=units))
         return
-    model, space = build_model(spec(name, units=units, adapter_reduction=4, lora_rank=2))
+    model, space = build_model(spec(name, unit_mode=units, adapter_reduction=4, lora_rank=2))
     kind = {"adapters": ".adapter.", "lora": "lora_", "layernorm": "norm", "bias": ".bias"}
     for unit in space.units:
         assert all(kind.get(units, "") in n.lower() for n in unit.params)
@@ -153,6 +152,7 @@ def test_prompt_answer_encoding_puts_the_loss_on_answer_and_eos_only():
     assert targets[1, p].item() == yes and targets[1, p + 1].item() == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny-blip2", "tiny-llava"])
 def test_teacher_forced_exact_match_equals_greedy_generation(name):
     """generative_exact_match on the wrapper's logits == `generate()` (greedy) producing exactly
@@ -188,67 +188,50 @@ def test_teacher_forced_exact_match_equals_greedy_generation(name):
     assert checked[True] >= 2 and checked[False] >= 2
 
 
-@pytest.fixture(scope="module")
-def two_clients(small_vqa):
-    from f3ocus_ray.config import DataConfig
-    from f3ocus_ray.data.client_tensors import open_dataset
-    from f3ocus_ray.platform.data_prep import prepare_data
-
-    facts = prepare_data(DataConfig(path=str(small_vqa), image_size=32), answers_in_vocab=True)
-    ds, tok = open_dataset(str(facts.path), 32, facts.tokenizer_json)
-    return facts, ds, tok, facts.clients[:2]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
-def test_two_federated_rounds_improve_the_loss(name, two_clients):
-    from f3ocus_ray.data.client_tensors import load_client_tensors
+def test_two_federated_rounds_improve_the_loss(name, small_vqa, tmp_path):
+    """Two rounds of the engine's own round (in this process) lower every family's test loss."""
+    from f3ocus_ray.config import load_config
+    from f3ocus_ray.fl.executors import InProcessExecutor, Job
+    from f3ocus_ray.fl.round import Federation
+    from f3ocus_ray.platform.prepare import prepare
 
-    facts, ds, tok, clients = two_clients
-    s = spec(name, vocab_size=facts.vocab_size, num_outputs=facts.num_outputs, max_text_len=12)
-    model, space = build_model(s)
-    answer_len = A if is_generative(name) else None
-    data = {
-        (c, split): load_client_tensors(ds, tok, c, split, 12, answer_len=answer_len)
-        for c in clients
-        for split in ("train", "test")
-    }
-    assert all(d.task == ("generative" if answer_len else "vqa") for d in data.values())
-    params = dict(model.named_parameters())
-    state = {n: params[n].detach().numpy().copy() for n in space.all_params}
-
-    def load(st):
-        with torch.no_grad():
-            for n, v in st.items():
-                params[n].copy_(torch.from_numpy(v))
-
-    def test_loss() -> float:
-        sums = [evaluate(model, data[c, "test"], 16, seed=0) for c in clients]
-        return sum(e["loss_sum"] for e in sums) / sum(e["n"] for e in sums)
-
-    masks = [np.array([True, True, False, False]), np.array([False, False, True, True])]
-    before = test_loss()
-    for r in range(2):
-        updates = []
-        for i, c in enumerate(clients):
-            load(state)
-            names = space.trainable(masks[i])
-            trainable = space.apply(model, masks[i])
-            d = data[c, "train"]
-            local_train(
-                model,
-                trainable,
-                d,
-                steps=6,
-                batch_size=8,
-                lr=3e-3,
-                weight_decay=0.0,
-                seed=10 * r + i,
-            )
-            updates.append(({n: params[n].detach().numpy().copy() for n in names}, len(d)))
-        state = masked_fedavg(state, updates)
-    load(state)
-    after = test_loss()
-    assert after < before, (before, after)
+    m = SPEC
+    cfg = load_config(
+        None,
+        [
+            f"data.path={small_vqa}",
+            "data.image_size=32",
+            "data.max_question_length=12",
+            "data.clients=[chest_xray, oct]",
+            f"model.name={name}",
+            f"model.hidden_size={m.hidden_size}",
+            f"model.num_layers={m.num_layers}",
+            f"model.num_heads={m.num_heads}",
+            f"model.intermediate_size={m.intermediate_size}",
+            f"model.max_answer_length={A}",
+            "federation.budgets=2",
+            "federation.strategy=random",
+            "training.local_steps=6",
+            "training.batch_size=8",
+            "training.lr=3e-3",
+            f"output_dir={tmp_path}",
+        ],
+    )
+    spec = prepare(cfg).driver_spec
+    executor = InProcessExecutor(spec.worker)
+    try:
+        federation = Federation(spec, executor)
+        versions = dict(federation.version)
+        evals = executor.run(
+            [Job("evaluate", (c, 0, federation.state, versions, None)) for c in spec.clients]
+        )
+        before = sum(e["loss_sum"] for e in evals) / sum(e["n"] for e in evals)
+        results = [federation.run_round() for _ in range(2)]
+    finally:
+        executor.close()
+    assert results[-1].loss < before, (before, [r.loss for r in results])
 
 
 # -- real checkpoints, loaded from local folders --------------------------------------------------
@@ -359,6 +342,7 @@ def test_config_refuses_real_models_without_a_checkpoint(tmp_path):
         parse_config({"model": {"name": "llava", "path": str(tmp_path), "num_layers": 4}})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny-llava", "tiny-albef"])
 def test_the_engine_worker_trains_scores_and_evaluates_a_family(name, small_vqa):
     """The engine's path, without Ray: config -> prepare -> ClientWorker (generative tensors,
@@ -413,11 +397,12 @@ def test_the_engine_worker_trains_scores_and_evaluates_a_family(name, small_vqa)
 
 
 def test_config_refuses_unit_modes_a_family_lacks():
-    with pytest.raises(ConfigError, match=r"model\.units: 'prompt' .*tiny-vilt only"):
-        parse_config({"model": {"name": "tiny-blip", "units": "prompt"}})
-    with pytest.raises(ConfigError, match=r"model\.units: 'bias': LLaVA's Llama blocks have no"):
-        parse_config({"model": {"name": "tiny-llava", "units": "bias"}})
-    assert parse_config({"model": {"name": "tiny-llava", "units": "lora"}}).model.units == "lora"
+    with pytest.raises(ConfigError, match=r"model\.unit_mode: 'prompt' .*tiny-vilt only"):
+        parse_config({"model": {"name": "tiny-blip", "unit_mode": "prompt"}})
+    with pytest.raises(ConfigError, match=r"model\.unit_mode: 'bias': tiny-llava's blocks have no"):
+        parse_config({"model": {"name": "tiny-llava", "unit_mode": "bias"}})
+    cfg = parse_config({"model": {"name": "tiny-llava", "unit_mode": "lora"}})
+    assert cfg.model.unit_mode == "lora"
 
 
 def test_generative_family_on_classification_data_is_refused_before_any_work(tmp_path):

@@ -18,11 +18,13 @@ from f3ocus_ray.platform.paper_tables import (
     ("params", "axes", "label"),
     [
         ({"federation.strategy": "f3ocus", "selection.algorithm": "aco"}, {}, "f3ocus-aco"),
-        ({"federation.strategy": "lntk", "model.units": "layers"}, {}, "lntk"),
-        ({"federation.strategy": "lntk", "model.units": "adapters"}, {}, "lntk + adapters"),
-        ({"federation.strategy": "full", "model.units": "layers"}, {}, "full fine-tuning"),
-        ({"federation.strategy": "full", "model.units": "lora"}, {}, "LoRA"),
-        ({"federation.strategy": "full", "model.units": "prompt"}, {}, "PromptFL"),
+        ({"federation.strategy": "lntk", "model.unit_mode": "layers"}, {}, "lntk"),
+        ({"federation.strategy": "lntk", "model.unit_mode": "adapters"}, {}, "lntk + adapters"),
+        ({"federation.strategy": "full", "model.unit_mode": "layers"}, {}, "full fine-tuning"),
+        # runs logged before the rename of model.units
+        ({"federation.strategy": "full", "model.units": "dual_adapters"}, {}, "FedDAT"),
+        ({"federation.strategy": "full", "model.unit_mode": "lora"}, {}, "LoRA"),
+        ({"federation.strategy": "full", "model.unit_mode": "prompt"}, {}, "PromptFL"),
         ({"federation.strategy": "snip"}, {"method": "SNIP (mine)"}, "SNIP (mine)"),
     ],
 )

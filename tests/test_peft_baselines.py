@@ -1,4 +1,4 @@
-"""PromptFL (`units: prompt`) and FedDAT (`units: dual_adapters`) on the tiny ViLT: the model
+"""PromptFL (unit mode `prompt`) and FedDAT (unit mode `dual_adapters`) on the tiny ViLT: the model
 parts, the losses, one round on the workers and short engine runs."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from f3ocus_ray.fl.training import local_train
 from f3ocus_ray.models import build_model
 from f3ocus_ray.models.feddat import (
     dat_step_loss,
-    local_names,
     mutual_distillation_loss,
+    private_names,
     set_teacher,
 )
 from f3ocus_ray.scoring import score_units
@@ -29,8 +29,8 @@ from f3ocus_ray.task import task_loss
 
 torch.set_num_threads(1)
 
-PROMPT = replace(TINY_SPEC, units="prompt", prompt_length=3)
-DAT = replace(TINY_SPEC, units="dual_adapters", adapter_reduction=4)
+PROMPT = replace(TINY_SPEC, unit_mode="prompt", prompt_length=3)
+DAT = replace(TINY_SPEC, unit_mode="dual_adapters", adapter_reduction=4)
 CLIENTS = "[chest_xray, oct, dermatoscope, blood_microscope]"
 
 
@@ -108,15 +108,17 @@ def test_lntk_scores_the_prompt_through_the_vmapped_split(caplog):
 
 
 def test_prompt_budgets_and_units_in_the_config():
-    cfg = load_config(None, ["model.units=prompt", "federation.strategy=full"])
+    cfg = load_config(None, ["model.unit_mode=prompt", "federation.strategy=full"])
     assert cfg.model.prompt_length == 8 and cfg.model.num_units == 1  # budgets 4 ignored by full
-    assert load_config(None, ["model.units=prompt", "federation.budgets=1"]).model.num_units == 1
+    assert (
+        load_config(None, ["model.unit_mode=prompt", "federation.budgets=1"]).model.num_units == 1
+    )
     with pytest.raises(ConfigError, match="exceeds the 1 selectable unit"):
-        load_config(None, ["model.units=prompt", "federation.budgets=2"])
+        load_config(None, ["model.unit_mode=prompt", "federation.budgets=2"])
     with pytest.raises(ConfigError, match="prompt_length"):
-        load_config(None, ["model.units=prompt", "model.prompt_length=0"])
+        load_config(None, ["model.unit_mode=prompt", "model.prompt_length=0"])
     with pytest.raises(ConfigError, match="tiny-vilt only"):
-        load_config(None, ["model.name=tiny-blip", "model.units=dual_adapters"])
+        load_config(None, ["model.name=tiny-blip", "model.unit_mode=dual_adapters"])
 
 
 def test_both_baselines_are_plain_grid_values(tmp_path):
@@ -128,15 +130,15 @@ def test_both_baselines_are_plain_grid_values(tmp_path):
         "base: {model: {num_layers: 4}, federation: {strategy: full, budgets: 2}}\n"
         "axes:\n"
         "  method:\n"
-        "    promptfl: {model.units: prompt, model.prompt_length: 4}\n"
-        "    feddat: {model.units: dual_adapters, model.distill_weight: 0.5}\n"
-        "    adapters: {model.units: adapters}\n"
+        "    promptfl: {model.unit_mode: prompt, model.prompt_length: 4}\n"
+        "    feddat: {model.unit_mode: dual_adapters, model.distill_weight: 0.5}\n"
+        "    adapters: {model.unit_mode: adapters}\n"
     )
     grid = load_grid(grid_yaml, cwd=tmp_path)
     assert not grid.refused()
     units = {t.axes["method"]: t.cfg.model for t in grid.trials}
-    assert units["promptfl"].units == "prompt" and units["promptfl"].prompt_length == 4
-    assert units["feddat"].units == "dual_adapters" and units["feddat"].distill_weight == 0.5
+    assert units["promptfl"].unit_mode == "prompt" and units["promptfl"].prompt_length == 4
+    assert units["feddat"].unit_mode == "dual_adapters" and units["feddat"].distill_weight == 0.5
 
 
 # -- FedDAT: the loss --------------------------------------------------------------------
@@ -188,14 +190,14 @@ def test_feddat_local_round_trains_shared_local_and_head_only():
     model, space = build_model(DAT)
     mask = np.array([False, True, True, False])
     params = space.apply(model, mask)
-    own = [dict(model.named_parameters())[n] for n in local_names(space, mask)]
+    own = [dict(model.named_parameters())[n] for n in private_names(space, mask)]
     for p in own:
         p.requires_grad_(True)
     before = _values(model)
     data = random_client(16)
     stats = _train(model, params + own, data, dat_step_loss(1.0, 2.0))
     shared = {n for u, m in zip(space.units, mask, strict=True) if m for n in u.params}
-    assert _changed(before, model) == shared | set(local_names(space, mask)) | set(space.head)
+    assert _changed(before, model) == shared | set(private_names(space, mask)) | set(space.head)
     assert np.isfinite(stats.loss)
     # the two configurations compute different logits once the local adapters moved
     with torch.no_grad():
@@ -245,7 +247,7 @@ def _sizes(cfg):
 def test_promptfl_runs_end_to_end_and_sends_prompt_and_head(ray_local, small_vqa, tmp_path):
     from f3ocus_ray.platform.experiment import RunOptions, run_experiment
 
-    cfg = _cfg(small_vqa, tmp_path, "model.units=prompt", "model.prompt_length=4")
+    cfg = _cfg(small_vqa, tmp_path, "model.unit_mode=prompt", "model.prompt_length=4")
     summary = run_experiment(cfg, options=RunOptions(start_ray=False, in_process_driver=True))
     assert len(summary.rounds) == 2
     _, space, numel = _sizes(cfg)
@@ -266,7 +268,7 @@ def test_feddat_round_averages_shared_and_keeps_local_adapters(ray_local, small_
     from f3ocus_ray.platform.prepare import prepare
     from f3ocus_ray.seeding import derive_seed
 
-    cfg = _cfg(small_vqa, tmp_path, "model.units=dual_adapters", "federation.strategy=last_k")
+    cfg = _cfg(small_vqa, tmp_path, "model.unit_mode=dual_adapters", "federation.strategy=last_k")
     spec = prepare(cfg).driver_spec
     driver = FederatedDriver(spec)
     try:
@@ -283,7 +285,7 @@ def test_feddat_round_averages_shared_and_keeps_local_adapters(ray_local, small_
         worker.train(c, derive_seed(spec.seed, 0, i), mask, initial, versions)
         for i, c in enumerate(spec.clients)
     ]
-    local = set(local_names(worker.space))
+    local = set(private_names(worker.space))
     for u in updates:
         assert set(u.tensors) == set(worker.space.trainable(mask))  # shared[1] + head
         assert not local & set(u.tensors) and set(u.private) == local
@@ -313,7 +315,9 @@ def test_feddat_runs_end_to_end_and_checkpoints_client_adapters(ray_local, small
     from f3ocus_ray.platform.checkpoint import load_checkpoint
     from f3ocus_ray.platform.experiment import RunOptions, run_experiment
 
-    cfg = _cfg(small_vqa, tmp_path, "model.units=dual_adapters", "model.distill_temperature=2.0")
+    cfg = _cfg(
+        small_vqa, tmp_path, "model.unit_mode=dual_adapters", "model.distill_temperature=2.0"
+    )
     summary = run_experiment(cfg, options=RunOptions(start_ray=False, in_process_driver=True))
     assert len(summary.rounds) == 2 and 0.0 <= summary.score <= 1.0
     _, space, numel = _sizes(cfg)
@@ -324,5 +328,5 @@ def test_feddat_runs_end_to_end_and_checkpoints_client_adapters(ray_local, small
         assert r["trainable_params"] == 4 * (2 * shared + head)  # + the local adapters
     ckpt = load_checkpoint(summary.run_dir / "checkpoint.pt")
     assert set(ckpt["private"]) == set(summary.clients)
-    assert all(set(t) == set(local_names(space)) for t in ckpt["private"].values())
-    assert not any(n in ckpt["state"] for n in local_names(space))
+    assert all(set(t) == set(private_names(space)) for t in ckpt["private"].values())
+    assert not any(n in ckpt["state"] for n in private_names(space))

@@ -2,7 +2,9 @@
 
 A client is data and a seed, not a process. Before each call the worker brings the tensors
 whose global version changed (or that the previous client trained) up to the global state, so
-only changed tensors are copied; then it trains or evaluates one client.
+only changed tensors are copied; then it trains or evaluates one client. What a method does on
+the client beyond plain training (FedDAT's private adapters and its distillation loss) comes
+from the unit mode's `ClientMethod`, whose hooks the worker calls.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from f3ocus_ray.config import ScoringConfig, TrainingConfig
 from f3ocus_ray.fl.training import evaluate, local_train, num_local_steps
 from f3ocus_ray.models import ModelSpec, build_model
+from f3ocus_ray.models.registry import is_generative
+from f3ocus_ray.models.units import get_unit_mode
 from f3ocus_ray.task import ClientTensors
 
 _DIRTY = -1  # version marker of a tensor a client changed locally
@@ -29,40 +34,18 @@ def _host(t: torch.Tensor) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    local_epochs: int
-    local_steps: int | None
-    batch_size: int
-    lr: float
-    weight_decay: float
-    eval_batch_size: int
-    train_head: bool
-    distill_weight: float = 1.0  # FedDAT (units dual_adapters): mutual KD weight
-    distill_temperature: float = 1.0
-
-
-@dataclass(frozen=True)
-class ScoringSettings:
-    method: str
-    mode: str
-    n_samples: int
-    chunk_size: int
-    tol: float
-    max_iter: int
-
-
-@dataclass(frozen=True)
 class WorkerSpec:
-    """Plain data a worker needs to build itself, shipped once at actor creation."""
+    """What a worker needs to build itself, shipped once at actor creation: the config's
+    frozen `training` and (effective) `scoring` sections as they are."""
 
     model: ModelSpec
     data_path: str
     image_size: int
     tokenizer_json: str
     max_text_len: int
-    training: TrainSettings
+    training: TrainingConfig
     torch_threads: int
-    scoring: ScoringSettings | None = None
+    scoring: ScoringConfig | None = None
 
 
 @dataclass
@@ -73,8 +56,8 @@ class ClientUpdate:
     seconds: float
     steps: int
     gflops: float  # training compute of this client this round (forward + backward)
-    # the client's own state that never travels (FedDAT's client-specific adapters): kept by the
-    # driver for the client, not counted in Mbit
+    # the client's private state that never travels (FedDAT's client-specific adapters): kept
+    # by the driver for the client, not counted in Mbit
     private: dict[str, np.ndarray] = field(default_factory=dict)
     private_params: int = 0  # parameters trained locally but never sent
 
@@ -93,13 +76,9 @@ class ClientWorker:
         # every client's inputs have the same padded shapes): measured once per mask, reused
         self._flops: dict[bytes, float] = {}
         self._tokenizer: Any = None
-        # FedDAT: every client's client-specific adapters start from these (same on every worker)
-        self._feddat = spec.model.units == "dual_adapters"
-        self._private_init: dict[str, np.ndarray] = {}
-        if self._feddat:
-            from f3ocus_ray.models.feddat import local_state
-
-            self._private_init = local_state(self.model, self.space)
+        # the unit mode's client-side hooks (a no-op for all but FedDAT)
+        mode = get_unit_mode(spec.model.unit_mode)
+        self.method = mode.client_method(self.model, self.space, spec.model)
 
     # -- state ---------------------------------------------------------------------------
     def initial_state(self) -> dict[str, np.ndarray]:
@@ -123,8 +102,6 @@ class ClientWorker:
                 self._dataset, self._tokenizer = open_dataset(
                     self.spec.data_path, self.spec.image_size, self.spec.tokenizer_json
                 )
-            from f3ocus_ray.models.families import is_generative
-
             m = self.spec.model
             self._tensors[key] = load_client_tensors(
                 self._dataset,
@@ -132,7 +109,7 @@ class ClientWorker:
                 client,
                 split,
                 self.spec.max_text_len,
-                answer_len=m.max_answer_len if is_generative(m.name) else None,
+                answer_len=m.max_answer_length if is_generative(m.name) else None,
             ).to(next(self.model.parameters()).device)
         return self._tensors[key]
 
@@ -150,30 +127,20 @@ class ClientWorker:
         versions: dict[str, int],
         private: dict[str, np.ndarray] | None = None,
     ) -> ClientUpdate:
-        """Train one client; `private` is its own never-sent state (FedDAT: its adapters)."""
+        """Train one client; `private` is its never-sent state (FedDAT: its own adapters)."""
         t0 = time.perf_counter()
         data = self._client(client, "train")
         self._sync(state, versions)
-        head = self.spec.training.train_head
+        head = self.spec.model.train_head
         names = self.space.trainable(mask, head, data.outputs)
         params = self.space.apply(self.model, mask, head, data.outputs)
+        private_trained = self.method.prepare_train(private, mask)  # never sent
         tr = self.spec.training
-        step_loss, own = None, []
-        if self._feddat:
-            from f3ocus_ray.models.feddat import dat_step_loss, freeze_received, local_names
-
-            self._load_private(private)
-            freeze_received(self.model)  # the teacher's frozen copy of the received adapters
-            own = [self._params[n] for n in local_names(self.space, mask)]
-            for p in own:
-                p.requires_grad_(True)
-            params = params + own
-            step_loss = dat_step_loss(tr.distill_weight, tr.distill_temperature)
         steps = num_local_steps(len(data), tr.batch_size, tr.local_epochs, tr.local_steps)
         key = np.asarray(mask, dtype=bool).tobytes()
         stats = local_train(
             self.model,
-            params,
+            params + private_trained,
             data,
             steps=steps,
             batch_size=tr.batch_size,
@@ -181,18 +148,13 @@ class ClientWorker:
             weight_decay=tr.weight_decay,
             seed=seed,
             count_flops=key not in self._flops,
-            step_loss=step_loss,
+            step_loss=self.method.step_loss(),
         )
         if stats.flops_per_sample is not None:
             self._flops[key] = stats.flops_per_sample
         tensors = {n: _host(self._params[n]) for n in names}
         for n in names:
             self._loaded[n] = _DIRTY
-        kept = {}
-        if self._feddat:
-            from f3ocus_ray.models.feddat import local_state
-
-            kept = local_state(self.model, self.space)
         return ClientUpdate(
             tensors,
             len(data),
@@ -200,17 +162,9 @@ class ClientWorker:
             time.perf_counter() - t0,
             steps,
             gflops=self._flops[key] * stats.samples / 1e9,
-            private=kept,
-            private_params=sum(p.numel() for p in own),
+            private=self.method.collect_private(),
+            private_params=sum(p.numel() for p in private_trained),
         )
-
-    def _load_private(self, private: dict[str, np.ndarray] | None) -> None:
-        """FedDAT: bring in the client's own adapters (the initial ones on its first round)."""
-        from f3ocus_ray.models.feddat import load_local
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # read-only arrays from the object store
-            load_local(self.model, private or self._private_init)
 
     def evaluate(
         self,
@@ -220,21 +174,12 @@ class ClientWorker:
         versions: dict[str, int],
         private: dict[str, np.ndarray] | None = None,
     ) -> dict[str, float]:
+        """The client's test metrics under the global state (with its private state, FedDAT's
+        personalised model)."""
         data = self._client(client, "test")
         self._sync(state, versions)
-        if not self._feddat:
+        with self.method.eval_context(private):
             return evaluate(self.model, data, self.spec.training.eval_batch_size, seed=seed)
-        # FedDAT: the client's personalised model, its own adapters next to the global shared
-        # ones (the Dual-Adapter Teacher built from the new global model)
-        from f3ocus_ray.models.feddat import freeze_received, set_teacher
-
-        self._load_private(private)
-        freeze_received(self.model)
-        set_teacher(self.model, True)
-        try:
-            return evaluate(self.model, data, self.spec.training.eval_batch_size, seed=seed)
-        finally:
-            set_teacher(self.model, False)
 
     def score(
         self, client: str, seed: int, state: dict[str, np.ndarray], versions: dict[str, int]

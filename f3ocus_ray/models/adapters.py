@@ -1,5 +1,5 @@
-"""Adapters, one per transformer block: the `adapters` and `lora` unit modes (and, built from
-the same bottleneck adapter, FedDAT's `dual_adapters`: see `feddat.py`).
+"""Adapters, one per transformer block: the modules of the `adapters` and `lora` unit modes (and,
+built from the same bottleneck adapter, FedDAT's `dual_adapters`: see `feddat.py`).
 
 Bottleneck adapters (Pfeiffer style, written here; no maintained library ships them for ViLT):
 
@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from f3ocus_ray.models.common import seeded
 
 
 class BottleneckAdapter(nn.Module):
@@ -61,8 +63,7 @@ def add_bottleneck_adapters(
 
     `adapter(hidden_size, reduction)` builds each block's adapter module (h -> h'): the
     `BottleneckAdapter` by default, FedDAT's `DualAdapter` for `dual_adapters`."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         for i, block in enumerate(blocks):
             blocks[i] = AdaptedBlock(block, adapter(hidden_size, reduction))
 
@@ -72,8 +73,7 @@ def add_lora(model: nn.Module, rank: int, targets: list[str], seed: int) -> None
     so the model is unchanged until trained)."""
     from peft import LoraConfig, inject_adapter_in_model
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         inject_adapter_in_model(
             LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=targets),
             model,

@@ -28,18 +28,17 @@ from torch import Tensor, nn
 from f3ocus_ray.models.blip import BERT_KINDS, answer_head
 from f3ocus_ray.models.common import (
     TwoStage,
-    add_unit_modules,
     finish,
     padding_mask,
     resolve_device,
     resolve_dtype,
     seeded,
-    unit_space,
 )
 from f3ocus_ray.models.layer_space import LayerSpace
+from f3ocus_ray.models.units import UnitSite, get_unit_mode
 
 if TYPE_CHECKING:
-    from f3ocus_ray.models.build import ModelSpec
+    from f3ocus_ray.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -291,21 +290,9 @@ def build_albef(spec: ModelSpec) -> tuple[Albef, LayerSpace]:
                 f"unexpected {unexpected[:3]}"
             )
         dtype = resolve_dtype(spec.dtype, device)
-    add_unit_modules(
-        model,
-        model.blocks,
-        "blocks",
-        units=spec.units,
-        kinds=BERT_KINDS,
-        hidden_size=model.sizes.hidden_size,
-        adapter_reduction=spec.adapter_reduction,
-        lora_rank=spec.lora_rank,
-        seed=spec.init_seed + 1,
-    )
-    head = ["head."] + (["vision."] if not spec.freeze_vision else [])
-    head += ["embeddings."] if spec.train_embeddings else []
-    space = unit_space(
-        model, "blocks", len(model.blocks), units=spec.units, kinds=BERT_KINDS, head_prefixes=head
-    )
+    head = ("head.",) + (("vision.",) if not spec.freeze_vision else ())
+    head += ("embeddings.",) if spec.train_embeddings else ()
+    site = UnitSite(model.blocks_path, model.sizes.hidden_size, BERT_KINDS, head)
+    model, space = get_unit_mode(spec.unit_mode).attach(model, site, spec)
     finish(model, device, dtype)
     return model, space

@@ -17,20 +17,18 @@ from torch import Tensor, nn
 
 from f3ocus_ray.models.common import (
     TwoStage,
-    UnitKinds,
-    add_unit_modules,
     eager,
     finish,
     padding_mask,
     resolve_device,
     resolve_dtype,
     seeded,
-    unit_space,
 )
 from f3ocus_ray.models.layer_space import LayerSpace
+from f3ocus_ray.models.units import UnitKinds, UnitSite, get_unit_mode
 
 if TYPE_CHECKING:
-    from f3ocus_ray.models.build import ModelSpec
+    from f3ocus_ray.models.spec import ModelSpec
 
 BERT_KINDS = UnitKinds(layernorm="LayerNorm", lora_targets=("query", "value"))
 
@@ -125,26 +123,9 @@ def build_blip(spec: ModelSpec) -> tuple[BlipClassifier, LayerSpace]:
     with seeded(spec.init_seed + 2):  # the new answer head
         model = BlipClassifier(net.vision_model, net.text_encoder, spec.num_outputs)
     del net  # the answer decoder is not used
-    add_unit_modules(
-        model,
-        model.text.encoder.layer,
-        model.blocks_path,
-        units=spec.units,
-        kinds=BERT_KINDS,
-        hidden_size=model.text.config.hidden_size,
-        adapter_reduction=spec.adapter_reduction,
-        lora_rank=spec.lora_rank,
-        seed=spec.init_seed + 1,
-    )
-    head = ["head."] + (["vision."] if not spec.freeze_vision else [])
-    head += ["text.embeddings."] if spec.train_embeddings else []
-    space = unit_space(
-        model,
-        model.blocks_path,
-        len(model.text.encoder.layer),
-        units=spec.units,
-        kinds=BERT_KINDS,
-        head_prefixes=head,
-    )
+    head = ("head.",) + (("vision.",) if not spec.freeze_vision else ())
+    head += ("text.embeddings.",) if spec.train_embeddings else ()
+    site = UnitSite(model.blocks_path, model.text.config.hidden_size, BERT_KINDS, head)
+    model, space = get_unit_mode(spec.unit_mode).attach(model, site, spec)
     finish(model, device, dtype)
     return model, space

@@ -1,26 +1,21 @@
-"""What every model family shares: seeding, dtypes, masks, unit modes and the frozen-prefix split.
+"""What every model family shares: seeding, dtypes, masks and the two-stage wrapper.
 
 A family wrapper is an `nn.Module` called as `model(pixel_values, input_ids, attention_mask)` that
 returns logits, so training, evaluation and scoring never branch on the model. It computes in
 two steps, `encode_frozen(...)` (the frozen vision side, the embeddings and the masks: no scored
 parameter) and `decode(*encoded)` (the selectable blocks and the head), so the LNTK scorer can
-run the first step once outside `torch.func.vmap` (see `f3ocus_ray.scoring.split`).
+run the first step once outside `torch.func.vmap` (see `f3ocus_ray.models.split`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
-from f3ocus_ray.models.adapters import add_bottleneck_adapters, add_lora
-from f3ocus_ray.models.layer_space import LayerSpace
-
-UNIT_MODES = ("layers", "adapters", "lora", "layernorm", "bias")
+from f3ocus_ray.models.split import PrefixSplit
 
 
 @contextlib.contextmanager
@@ -69,64 +64,6 @@ def eager(config) -> None:
             sub._attn_implementation = "eager"
 
 
-@dataclass(frozen=True)
-class UnitKinds:
-    """How one family names the kinds of parameters a unit mode picks inside its blocks."""
-
-    layernorm: str  # substring of its blocks' norm parameters (e.g. "LayerNorm", "layer_norm")
-    lora_targets: tuple[str, ...]  # the linear layers LoRA adapts (e.g. ("query", "value"))
-    has_bias: bool = True
-
-
-def add_unit_modules(
-    model: nn.Module,
-    blocks: nn.ModuleList,
-    blocks_path: str,
-    *,
-    units: str,
-    kinds: UnitKinds,
-    hidden_size: int,
-    adapter_reduction: int,
-    lora_rank: int,
-    seed: int,
-) -> None:
-    """Add the modules a unit mode trains (adapters or LoRA matrices) to `blocks`, in place.
-
-    `blocks_path` is the blocks' name in `model` (e.g. "lm.model.layers"); LoRA goes only into
-    the `kinds.lora_targets` linears of those blocks, not into the frozen vision side."""
-    if units not in UNIT_MODES:
-        raise ValueError(f"unknown unit mode {units!r}; choose from {UNIT_MODES}")
-    if units == "bias" and not kinds.has_bias:
-        raise ValueError("units 'bias': this model's blocks have no bias parameters")
-    if units == "adapters":
-        add_bottleneck_adapters(blocks, hidden_size, adapter_reduction, seed)
-    elif units == "lora":
-        names = "|".join(re.escape(t) for t in kinds.lora_targets)
-        # peft full-matches a string target against module names: only these blocks' linears
-        add_lora(model, lora_rank, rf"{re.escape(blocks_path)}\.\d+\.(.*\.)?({names})", seed)
-
-
-def unit_space(
-    model: nn.Module,
-    blocks_path: str,
-    num_blocks: int,
-    *,
-    units: str,
-    kinds: UnitKinds,
-    head_prefixes: Sequence[str],
-) -> LayerSpace:
-    """One unit per block of `blocks_path`: the whole block, its adapter, its LoRA matrices, its
-    norms or its biases; the head is trained by every client."""
-    adapter = "adapter." if units == "adapters" else ""
-    unit_filter = {"lora": "lora_", "layernorm": kinds.layernorm, "bias": ".bias"}.get(units)
-    return LayerSpace.from_prefixes(
-        model,
-        unit_prefixes=[f"{blocks_path}.{i}.{adapter}" for i in range(num_blocks)],
-        unit_filter=unit_filter,
-        head_prefixes=list(head_prefixes),
-    )
-
-
 class TwoStage(nn.Module):
     """Base of the family wrappers: forward = decode(*encode_frozen(...)), and the split.
 
@@ -147,9 +84,7 @@ class TwoStage(nn.Module):
     def forward(self, pixel_values: Tensor, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         return self.decode(*self.encode_frozen(pixel_values, input_ids, attention_mask))
 
-    def split_frozen_prefix(self):
-        from f3ocus_ray.scoring.split import PrefixSplit
-
+    def split_frozen_prefix(self) -> PrefixSplit:
         paths = self.frozen_prefixes
         names = frozenset(
             n

@@ -1,13 +1,13 @@
 """FedDAT (Chen et al., AAAI 2024): a Dual-Adapter Teacher with Mutual Knowledge Distillation
-(`units: dual_adapters`).
+(unit mode `dual_adapters`, registered in `f3ocus_ray.models.units.dual_adapters`).
 
 Each transformer block ends in a `DualAdapter` holding three bottleneck adapters (the
 `BottleneckAdapter` of `adapters.py`, zero-initialised up-projection):
 - `shared` (A_s): the selectable unit of its block. The client trains it, it travels both ways
   and the server averages it (masked FedAvg): it is the only adapter counted in Mbit.
-- `local` (A_c): client-specific. It trains on the client and never leaves it; the driver keeps
-  one copy per client, in place of the clients' disks (see below), all starting from the same
-  seeded initial tensors.
+- `local` (A_c): client-specific, the client's *private* state. It trains on the client and
+  never leaves it; the driver keeps one copy per client, in place of the clients' disks (see
+  below), all starting from the same seeded initial tensors.
 - `frozen` (Ã_s): a frozen copy of the shared adapter as received from the server this round.
 
 Two configurations of the same backbone: the *student* (block output h -> h + A_s(h)) and the
@@ -22,12 +22,12 @@ labels and from the student; Ã_s stays fixed. With w = 0 these are two independ
 For multi-label tasks CE is the binary cross-entropy and the KL is the mean per-label Bernoulli KL.
 
 Evaluation (the engine's per-client test score) uses the DAT built from the new global model:
-the client's own `local` adapter in parallel with the aggregated `shared` one (copied into
+the client's private `local` adapter in parallel with the aggregated `shared` one (copied into
 `frozen`), i.e. the personalised model FedDAT deploys on each client. LNTK and the other scores
 rank the `shared` adapters, computed in student configuration.
 
 Simplified relative to the paper:
-- the adapters sit on each block's output (as `units: adapters`, see `adapters.py`), not inside
+- the adapters sit on each block's output (as unit mode `adapters`, see `adapters.py`), not inside
   the FFN's residual branch, and use GELU;
 - the task head is shared (trained by both configurations through their CE terms and averaged
   like every method's head here), not duplicated per configuration;
@@ -38,10 +38,14 @@ Simplified relative to the paper:
 - client-specific adapters live with the driver, which hands each client its own to whichever
   worker serves it (workers serve any client, and a restarted worker redoes its client from the
   same state), and are saved in the experiment checkpoint, so a resumed run continues them.
+
+`FedDATClient` is the client method the worker calls (see `ClientMethod`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -50,9 +54,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from f3ocus_ray.models.adapters import BottleneckAdapter
+from f3ocus_ray.models.client_method import ClientMethod
 from f3ocus_ray.models.layer_space import LayerSpace
+from f3ocus_ray.task import task_loss
 
-SHARED, LOCAL, FROZEN = ".adapter.shared.", ".adapter.local.", ".adapter.frozen."
+# parameter-name markers of the three adapters (the private one's module is named `local`)
+SHARED, PRIVATE, FROZEN = ".adapter.shared.", ".adapter.local.", ".adapter.frozen."
 
 
 class DualAdapter(nn.Module):
@@ -89,25 +96,27 @@ def freeze_received(model: nn.Module) -> None:
         m.frozen.load_state_dict(m.shared.state_dict())
 
 
-def local_names(space: LayerSpace, mask: np.ndarray | None = None) -> tuple[str, ...]:
+def private_names(space: LayerSpace, mask: np.ndarray | None = None) -> tuple[str, ...]:
     """Parameter names of the client-specific adapters of the masked units (all if no mask)."""
     units = (
         space.units if mask is None else [u for u, m in zip(space.units, mask, strict=True) if m]
     )
-    return tuple(n.replace(SHARED, LOCAL) for u in units for n in u.params)
+    return tuple(n.replace(SHARED, PRIVATE) for u in units for n in u.params)
 
 
-def local_state(model: nn.Module, space: LayerSpace) -> dict[str, np.ndarray]:
+def private_state(model: nn.Module, space: LayerSpace) -> dict[str, np.ndarray]:
     """A copy of every client-specific adapter tensor (what the client keeps between rounds)."""
     params = dict(model.named_parameters())
-    return {n: params[n].detach().cpu().numpy().copy() for n in local_names(space)}
+    return {n: params[n].detach().cpu().numpy().copy() for n in private_names(space)}
 
 
 @torch.no_grad()
-def load_local(model: nn.Module, tensors: Mapping[str, np.ndarray]) -> None:
+def load_private(model: nn.Module, tensors: Mapping[str, np.ndarray]) -> None:
     params = dict(model.named_parameters())
-    for name, value in tensors.items():
-        params[name].copy_(torch.as_tensor(np.asarray(value)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # read-only arrays (Ray's object store)
+        for name, value in tensors.items():
+            params[name].copy_(torch.as_tensor(np.asarray(value)))
 
 
 def _kl(target_logits: Tensor, logits: Tensor, task: str, temperature: float) -> Tensor:
@@ -152,7 +161,6 @@ def mutual_distillation_loss(
 def dat_step_loss(weight: float, temperature: float) -> Callable[..., Tensor]:
     """`loss(model, data, idx)` of one local step: the student's and the DAT's forward passes on
     the batch, combined by `mutual_distillation_loss` (for `training.local_train`)."""
-    from f3ocus_ray.task import task_loss
 
     def step(model: nn.Module, data, idx) -> Tensor:
         set_teacher(model, False)
@@ -174,3 +182,43 @@ def dat_step_loss(weight: float, temperature: float) -> Callable[..., Tensor]:
         return total
 
     return step
+
+
+class FedDATClient(ClientMethod):
+    """FedDAT's client side: the private adapters loaded before training and evaluation (the
+    initial ones on a client's first round), the received shared adapters frozen into the
+    teacher, mutual distillation as the step loss, and evaluation with the teacher (the
+    personalised model)."""
+
+    def __init__(self, model: nn.Module, space: LayerSpace, weight: float, temperature: float):
+        self.model, self.space = model, space
+        self.weight, self.temperature = weight, temperature
+        # every client's private adapters start from these (the same on every worker)
+        self.initial = private_state(model, space)
+
+    def _load(self, private: Mapping[str, np.ndarray] | None) -> None:
+        load_private(self.model, private or self.initial)
+        freeze_received(self.model)  # the teacher's frozen copy of the received adapters
+
+    def prepare_train(self, private: dict[str, np.ndarray] | None, mask: np.ndarray) -> list:
+        self._load(private)
+        params = dict(self.model.named_parameters())
+        trained = [params[n] for n in private_names(self.space, mask)]
+        for p in trained:
+            p.requires_grad_(True)
+        return trained
+
+    def step_loss(self) -> Callable[..., Tensor]:
+        return dat_step_loss(self.weight, self.temperature)
+
+    def collect_private(self) -> dict[str, np.ndarray]:
+        return private_state(self.model, self.space)
+
+    @contextlib.contextmanager
+    def eval_context(self, private: dict[str, np.ndarray] | None) -> Iterator[None]:
+        self._load(private)
+        set_teacher(self.model, True)
+        try:
+            yield
+        finally:
+            set_teacher(self.model, False)

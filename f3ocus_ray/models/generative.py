@@ -2,7 +2,7 @@
 (`LlavaForConditionalGeneration`), tiny from config or real from a local checkpoint.
 
 The wrapper's `input_ids` are prompt + answer + EOS token ids (task "generative", see
-`f3ocus_ray.fl.generative`); it puts the image features in front of their embeddings, runs the
+`f3ocus_ray.data.generative`); it puts the image features in front of their embeddings, runs the
 language model with a causal mask and returns the next-token logits of the text positions only,
 (n, T, V): logits[:, t] predicts token t + 1. This is what `Blip2ForConditionalGeneration` and
 `LlavaForConditionalGeneration` compute with `num_query_tokens` / `image_seq_length` image
@@ -25,23 +25,21 @@ from torch import Tensor, nn
 
 from f3ocus_ray.models.common import (
     TwoStage,
-    UnitKinds,
-    add_unit_modules,
     causal_mask,
     eager,
     finish,
     resolve_device,
     resolve_dtype,
     seeded,
-    unit_space,
 )
 from f3ocus_ray.models.layer_space import LayerSpace
+from f3ocus_ray.models.units import UnitKinds, UnitSite, get_unit_mode
 
 if TYPE_CHECKING:
-    from f3ocus_ray.models.build import ModelSpec
+    from f3ocus_ray.models.spec import ModelSpec
 
 OPT_KINDS = UnitKinds(layernorm="layer_norm", lora_targets=("q_proj", "v_proj"))
-LLAMA_KINDS = UnitKinds(layernorm="layernorm", lora_targets=("q_proj", "v_proj"), has_bias=False)
+LLAMA_KINDS = UnitKinds(layernorm="layernorm", lora_targets=("q_proj", "v_proj"))
 
 
 class GenerativeVLM(TwoStage):
@@ -212,7 +210,7 @@ def tiny_blip2_config(spec: ModelSpec):
             num_hidden_layers=spec.num_layers,
             num_attention_heads=spec.num_heads,
             ffn_dim=spec.intermediate_size,
-            max_position_embeddings=spec.max_text_len + spec.max_answer_len + 8,
+            max_position_embeddings=spec.max_text_len + spec.max_answer_length + 8,
             pad_token_id=0,
             bos_token_id=2,
             eos_token_id=3,
@@ -243,7 +241,7 @@ def tiny_llava_config(spec: ModelSpec):
             num_hidden_layers=spec.num_layers,
             num_attention_heads=spec.num_heads,
             num_key_value_heads=spec.num_heads,
-            max_position_embeddings=patches + spec.max_text_len + spec.max_answer_len + 8,
+            max_position_embeddings=patches + spec.max_text_len + spec.max_answer_length + 8,
             pad_token_id=0,
             bos_token_id=2,
             eos_token_id=3,
@@ -286,19 +284,6 @@ def build_generative(spec: ModelSpec, family: str) -> tuple[GenerativeVLM, Layer
     if getattr(net.config, "use_decoder_only_language_model", True) is False:
         raise ValueError(f"{spec.path}: only decoder-only language models are supported")
     model = wrapper(net)
-    text_cfg = net.config.text_config
-    with seeded(spec.init_seed + 1):
-        add_unit_modules(
-            model,
-            model.blocks,
-            model.blocks_path,
-            units=spec.units,
-            kinds=kinds,
-            hidden_size=text_cfg.hidden_size,
-            adapter_reduction=spec.adapter_reduction,
-            lora_rank=spec.lora_rank,
-            seed=spec.init_seed + 1,
-        )
     head = [f"net.{model.bridge_path}."]
     if not spec.freeze_vision:
         head += [f"{p}." if p != "net.query_tokens" else p for p in model.vision_paths]
@@ -306,13 +291,16 @@ def build_generative(spec: ModelSpec, family: str) -> tuple[GenerativeVLM, Layer
         head += [f"{p}." for p in model.lm_extra_paths]
     names = [n for n, _ in model.named_parameters()]
     head = [p for p in head if any(n.startswith(p) for n in names)]  # tied weights appear once
-    space = unit_space(
-        model,
-        model.blocks_path,
-        len(model.blocks),
-        units=spec.units,
-        kinds=kinds,
-        head_prefixes=head,
-    )
+    site = UnitSite(model.blocks_path, net.config.text_config.hidden_size, kinds, tuple(head))
+    with seeded(spec.init_seed + 1):
+        model, space = get_unit_mode(spec.unit_mode).attach(model, site, spec)
     finish(model, device, dtype)
     return model, space
+
+
+def build_blip2(spec: ModelSpec) -> tuple[GenerativeVLM, LayerSpace]:
+    return build_generative(spec, "blip2")
+
+
+def build_llava(spec: ModelSpec) -> tuple[GenerativeVLM, LayerSpace]:
+    return build_generative(spec, "llava")

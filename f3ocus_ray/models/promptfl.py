@@ -1,4 +1,5 @@
-"""PromptFL (Guo et al.): learnable prompt tokens shared through FL, CoOp style (`units: prompt`).
+"""PromptFL (Guo et al.): learnable prompt tokens shared through FL, CoOp style (unit mode
+`prompt`, registered in `f3ocus_ray.models.units.prompt`).
 
 `prompt_length` learnable vectors (P x hidden) are inserted into the question's token
 embeddings, right after its `[CLS]` token: the text becomes `[CLS] p_1 .. p_P question [SEP]`
@@ -21,9 +22,9 @@ import torch
 from torch import nn
 from transformers import ViltForQuestionAnswering
 
-from f3ocus_ray.models.vilt import VisionLanguageClassifier
-
-PROMPT_PARAM = "prompt"
+from f3ocus_ray.models.split import PrefixSplit
+from f3ocus_ray.models.vilt_nets import VisionLanguageClassifier
+from f3ocus_ray.models.vilt_split import prompted_prefix_split
 
 
 class PromptedVisionLanguageClassifier(VisionLanguageClassifier):
@@ -58,3 +59,6 @@ class PromptedVisionLanguageClassifier(VisionLanguageClassifier):
             attention_mask=self.prompt_mask(attention_mask),
             pixel_values=pixel_values,
         ).logits
+
+    def split_frozen_prefix(self) -> PrefixSplit:
+        return prompted_prefix_split(self)

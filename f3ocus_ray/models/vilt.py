@@ -1,73 +1,39 @@
-"""A tiny ViLT built from config with random weights (offline), for VQA and multi-label tasks.
+"""ViLT (`ViltForQuestionAnswering`): the tiny one built from config with random weights
+(offline), and a real one from a local checkpoint, for VQA and multi-label tasks.
 
 VQA is classification over the closed answer vocabulary (cross-entropy); the multi-label task
-uses the same model with one logit per finding (binary cross-entropy).
+uses the same model with one logit per finding (binary cross-entropy). Units: the encoder's
+blocks. Head: the final norm, pooler and classifier (with `train_embeddings` also the text and
+patch embeddings).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-import torch
 from torch import nn
 from transformers import ViltConfig, ViltForQuestionAnswering
 
-from f3ocus_ray.models.adapters import add_bottleneck_adapters, add_lora
+from f3ocus_ray.models.common import finish, resolve_device, resolve_dtype, seeded
 from f3ocus_ray.models.layer_space import LayerSpace
+from f3ocus_ray.models.units import UnitKinds, UnitSite, get_unit_mode
+from f3ocus_ray.models.vilt_nets import TaskHeads, VisionLanguageClassifier
 
-# unit mode -> the substring that picks a block's parameters of that kind
-_UNIT_FILTERS = {"lora": "lora_", "layernorm": "layernorm", "bias": ".bias"}
-# unit mode -> what follows a block's prefix in its unit's parameter names
-_UNIT_SUFFIX = {"adapters": "adapter.", "dual_adapters": "adapter.shared."}
+if TYPE_CHECKING:
+    from f3ocus_ray.models.spec import ModelSpec
 
-
-class TaskHeads(nn.Module):
-    """One output layer per task, concatenated: tasks sharing the model keep their own heads."""
-
-    def __init__(self, in_features: int, sizes: tuple[int, ...]):
-        super().__init__()
-        self.heads = nn.ModuleList(nn.Linear(in_features, s) for s in sizes)
-        self.ranges = [(int(sum(sizes[:k])), int(sum(sizes[: k + 1]))) for k in range(len(sizes))]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([h(x) for h in self.heads], dim=-1)
+BLOCKS = "net.vilt.encoder.layer"
+KINDS = UnitKinds(layernorm="layernorm", lora_targets=("query", "value"))
 
 
-class VisionLanguageClassifier(nn.Module):
-    """ViLT encoder + classification head: (images, question tokens) -> logits."""
-
-    def __init__(self, vilt: ViltForQuestionAnswering):
-        super().__init__()
-        self.net = vilt
-
-    def forward(
-        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor:
-        return self.net(
-            input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values
-        ).logits
+def _site(model: VisionLanguageClassifier, train_embeddings: bool) -> UnitSite:
+    head = ("net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier.")
+    head += ("net.vilt.embeddings.",) if train_embeddings else ()
+    return UnitSite(BLOCKS, model.net.config.hidden_size, KINDS, head)
 
 
-def build_tiny_vilt(
-    *,
-    hidden_size: int,
-    num_layers: int,
-    num_heads: int,
-    intermediate_size: int,
-    patch_size: int,
-    image_size: int,
-    vocab_size: int,
-    max_text_len: int,
-    num_outputs: int,
-    init_seed: int,
-    train_embeddings: bool = False,
-    initializer_range: float = 0.1,
-    units: str = "layers",
-    adapter_reduction: int = 16,
-    lora_rank: int = 8,
-    prompt_length: int = 8,
-    output_blocks: tuple[int, ...] = (),
-) -> tuple[VisionLanguageClassifier, LayerSpace]:
+def build_tiny_vilt(spec: ModelSpec) -> tuple[VisionLanguageClassifier, LayerSpace]:
     """Build the model with weights fixed by `init_seed` (identical on every worker).
 
     The head (final norm, pooler, classifier) is trained by every client; with
@@ -76,65 +42,34 @@ def build_tiny_vilt(
     several `output_blocks` (tasks sharing the model), the classifier's last layer is one
     linear head per task, trained by that task's clients only; the layers before it are shared.
     """
-    if output_blocks and sum(output_blocks) != num_outputs:
-        raise ValueError(f"output_blocks {output_blocks} do not sum to num_outputs {num_outputs}")
+    if spec.output_blocks and sum(spec.output_blocks) != spec.num_outputs:
+        raise ValueError(
+            f"output_blocks {spec.output_blocks} do not sum to num_outputs {spec.num_outputs}"
+        )
+    mode = get_unit_mode(spec.unit_mode)
     cfg = ViltConfig(
-        hidden_size=hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        intermediate_size=intermediate_size,
-        image_size=image_size,
-        patch_size=patch_size,
+        hidden_size=spec.hidden_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        intermediate_size=spec.intermediate_size,
+        image_size=spec.image_size,
+        patch_size=spec.patch_size,
         max_image_length=-1,
-        vocab_size=vocab_size,
-        # PromptFL's prompt tokens join the text sequence: they need positions too
-        max_position_embeddings=max_text_len + (prompt_length if units == "prompt" else 0),
-        num_labels=num_outputs,
+        vocab_size=spec.vocab_size,
+        max_position_embeddings=spec.max_text_len + mode.text_positions(spec),
+        num_labels=spec.num_outputs,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
-        initializer_range=initializer_range,
+        initializer_range=spec.initializer_range,
         attn_implementation="eager",  # torch.func transforms (LNTK) need eager attention
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
+    with seeded(spec.init_seed):
         model = VisionLanguageClassifier(ViltForQuestionAnswering(cfg))
-        if len(output_blocks) > 1:
+        if len(spec.output_blocks) > 1:
             last = model.net.classifier[-1]
-            model.net.classifier[-1] = TaskHeads(last.in_features, tuple(output_blocks))
-        if units == "prompt":
-            from f3ocus_ray.models.promptfl import PromptedVisionLanguageClassifier
-
-            model = PromptedVisionLanguageClassifier(model.net, prompt_length, initializer_range)
-        if units == "adapters":
-            add_bottleneck_adapters(
-                model.net.vilt.encoder.layer, hidden_size, adapter_reduction, init_seed + 1
-            )
-        elif units == "dual_adapters":  # FedDAT: shared, client-specific and frozen adapters
-            from f3ocus_ray.models.feddat import DualAdapter
-
-            add_bottleneck_adapters(
-                model.net.vilt.encoder.layer,
-                hidden_size,
-                adapter_reduction,
-                init_seed + 1,
-                adapter=DualAdapter,
-            )
-        elif units == "lora":
-            add_lora(model, lora_rank, ["query", "value"], init_seed + 1)
-    model.eval()  # no dropout anywhere; training mode changes nothing but keeps intent clear
-    # a unit is a whole block, the adapter (or LoRA matrices) attached to it, or one kind of
-    # its own parameters: its LayerNorms (LayerNorm tuning) or its biases (bias tuning)
-    unit = "net.vilt.encoder.layer.{i}." + _UNIT_SUFFIX.get(units, "")
-    # PromptFL: the prompt is the single unit; FedDAT: the shared adapters are the units (the
-    # client-specific and frozen adapters never travel)
-    prefixes = ["prompt"] if units == "prompt" else [unit.format(i=i) for i in range(num_layers)]
-    space = LayerSpace.from_prefixes(
-        model,
-        unit_prefixes=prefixes,
-        unit_filter=_UNIT_FILTERS.get(units),
-        head_prefixes=["net.vilt.layernorm.", "net.vilt.pooler.", "net.classifier."]
-        + (["net.vilt.embeddings."] if train_embeddings else []),
-    )
+            model.net.classifier[-1] = TaskHeads(last.in_features, tuple(spec.output_blocks))
+        model, space = mode.attach(model, _site(model, spec.train_embeddings), spec)
+    model.eval()  # no dropout anywhere (both probabilities are 0): eval mode changes nothing
     last = model.net.classifier[-1]
     if isinstance(last, TaskHeads):
         prefix = f"net.classifier.{len(model.net.classifier) - 1}.heads"
@@ -143,4 +78,25 @@ def build_tiny_vilt(
             for k, r in enumerate(last.ranges)
         )
         space = replace(space, task_heads=task_heads)
+    return model, space
+
+
+def build_real_vilt(spec: ModelSpec) -> tuple[VisionLanguageClassifier, LayerSpace]:
+    """A local `ViltForQuestionAnswering` checkpoint; its last classifier layer is replaced
+    (seeded) when its answers are not the data set's. Units, head: as the tiny ViLT's."""
+    device = resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype, device)
+    net = ViltForQuestionAnswering.from_pretrained(
+        spec.path, local_files_only=True, dtype=dtype, attn_implementation="eager"
+    )
+    last = net.classifier[-1]
+    if last.out_features != spec.num_outputs:
+        with seeded(spec.init_seed + 2):
+            net.classifier[-1] = nn.Linear(last.in_features, spec.num_outputs, dtype=dtype)
+        net.config.num_labels = spec.num_outputs
+    model = VisionLanguageClassifier(net)
+    model, space = get_unit_mode(spec.unit_mode).attach(
+        model, _site(model, spec.train_embeddings), spec
+    )
+    finish(model, device, dtype)
     return model, space

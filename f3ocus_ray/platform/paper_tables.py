@@ -16,17 +16,18 @@ from typing import Any
 
 import numpy as np
 
-# strategy "full" trains every unit: a PEFT baseline named by what its units are
-_FULL_METHODS = {
-    "layers": "full fine-tuning",
-    "adapters": "adapters (all layers)",
-    "lora": "LoRA",
-    "layernorm": "LayerNorm tuning",
-    "bias": "bias tuning",
-    "prompt": "PromptFL",
-    "dual_adapters": "FedDAT",
-}
-FULL_FINE_TUNING = _FULL_METHODS["layers"]
+from f3ocus_ray.models.units import get_unit_mode, unit_mode_names
+
+# strategy "full" trains every unit: a PEFT baseline named by its unit mode's label
+FULL_FINE_TUNING = get_unit_mode("layers").label
+
+
+def _full_method(unit_mode: str) -> str:
+    try:
+        return get_unit_mode(unit_mode).label
+    except ValueError:  # a mode no longer (or not yet) registered in this process
+        return f"full ({unit_mode})"
+
 
 # per-round metrics averaged for Table 2, and their column names
 _ROUND_METRICS = {
@@ -45,9 +46,10 @@ def method_label(params: dict[str, str], axes: dict[str, str]) -> str:
     if "method" in axes:
         return axes["method"]
     strategy = params.get("federation.strategy", "?")
-    units = params.get("model.units", "layers")
+    # runs logged before the rename carry `model.units`
+    units = params.get("model.unit_mode", params.get("model.units", "layers"))
     if strategy == "full":
-        return _FULL_METHODS.get(units, f"full ({units})")
+        return _full_method(units)
     label = f"f3ocus-{params.get('selection.algorithm')}" if strategy == "f3ocus" else strategy
     return label if units == "layers" else f"{label} + {units}"
 
@@ -108,7 +110,7 @@ def run_figures(client, run, metric: str, axes: dict[str, str], n_clients: int) 
 
 def method_order(methods: Iterable[str]) -> list[str]:
     """F3OCUS variants first, then LNTK, then the rest alphabetically (PEFT baselines last)."""
-    peft = set(_FULL_METHODS.values())
+    peft = {get_unit_mode(n).label for n in unit_mode_names()}
 
     def key(m: str) -> tuple[int, str]:
         low = m.lower()

@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.fl.executors import RayPool
 from f3ocus_ray.fl.round import DriverSpec
-from f3ocus_ray.fl.worker import ScoringSettings, TrainSettings, WorkerSpec
+from f3ocus_ray.fl.worker import WorkerSpec
 from f3ocus_ray.models import ModelSpec
+from f3ocus_ray.models.units import get_unit_mode
 from f3ocus_ray.platform.data_prep import DataFacts, prepare_data
 
 
@@ -24,7 +25,7 @@ class PreparedExperiment:
 
 
 def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
-    from f3ocus_ray.models.families import REAL, check_task, checkpoint_tokenizer, is_generative
+    from f3ocus_ray.models.families import check_task, checkpoint_tokenizer, is_generative
 
     facts = prepare_data(cfg.data, answers_in_vocab=is_generative(cfg.model.name))
     check_task(cfg.model.name, facts.task)
@@ -35,64 +36,23 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         vocab = Tokenizer.from_str(own).get_vocab_size()
         facts = replace(facts, tokenizer_json=own, vocab_size=vocab)
     budgets = cfg.budgets_for(len(facts.clients))
-    m = cfg.model
-    model_spec = ModelSpec(
-        name=m.name,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        num_heads=m.num_heads,
-        intermediate_size=m.intermediate_size,
-        patch_size=m.patch_size,
-        image_size=cfg.data.image_size,
-        vocab_size=facts.vocab_size,
-        max_text_len=cfg.data.max_question_length,
-        num_outputs=facts.num_outputs,
-        output_blocks=facts.output_blocks,
-        init_seed=m.init_seed,
-        train_embeddings=m.train_embeddings,
-        initializer_range=m.initializer_range,
-        units=m.units,
-        adapter_reduction=m.adapter_reduction,
-        lora_rank=m.lora_rank,
-        prompt_length=m.prompt_length,
-        path=m.path,
-        dtype=m.dtype,
-        # tiny models stay on the CPU unless the GPU is asked for by name
-        device=m.device if m.name in REAL or m.device == "cuda" else "cpu",
-        freeze_vision=m.freeze_vision,
-        vision_layers=m.vision_layers,
-        max_answer_len=m.max_answer_length,
-    )
-    tr, eng = cfg.training, cfg.engine
-    sc = cfg.effective_scoring()
+    m, eng = cfg.model, cfg.engine
     worker = WorkerSpec(
-        model=model_spec,
+        model=ModelSpec.from_config(
+            m,
+            image_size=cfg.data.image_size,
+            vocab_size=facts.vocab_size,
+            max_text_len=cfg.data.max_question_length,
+            num_outputs=facts.num_outputs,
+            output_blocks=facts.output_blocks,
+        ),
         data_path=str(facts.path),
         image_size=cfg.data.image_size,
         tokenizer_json=facts.tokenizer_json,
         max_text_len=cfg.data.max_question_length,
-        training=TrainSettings(
-            local_epochs=tr.local_epochs,
-            local_steps=tr.local_steps,
-            batch_size=tr.batch_size,
-            lr=tr.lr,
-            weight_decay=tr.weight_decay,
-            eval_batch_size=tr.eval_batch_size,
-            train_head=m.train_head,
-            distill_weight=m.distill_weight,
-            distill_temperature=m.distill_temperature,
-        ),
+        training=cfg.training,
         torch_threads=max(1, int(eng.cpus_per_worker)),
-        scoring=None
-        if sc is None
-        else ScoringSettings(
-            method=sc.method,
-            mode=sc.mode,
-            n_samples=sc.n_samples,
-            chunk_size=sc.chunk_size,
-            tol=sc.tol,
-            max_iter=sc.max_iter,
-        ),
+        scoring=cfg.effective_scoring(),
     )
     spec = DriverSpec(
         clients=facts.clients,
@@ -110,10 +70,8 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
             max_worker_restarts=eng.max_worker_restarts,
             resources_per_worker=dict(eng.resources_per_worker),
         ),
-        unit_names=(
-            ["prompt"] if m.units == "prompt" else [f"layer{i}" for i in range(m.num_layers)]
-        ),
-        scoring=sc,
+        unit_names=get_unit_mode(m.unit_mode).unit_names(m.num_layers),
+        scoring=worker.scoring,
         selection=cfg.selection,
     )
     return PreparedExperiment(cfg, facts, budgets, spec)

@@ -23,9 +23,6 @@ _EXPORTS = {
     "MODES": "problem",
     "LossFn": "problem",
     "ScoringProblem": "problem",
-    "PrefixSplit": "split",
-    "find_prefix_split": "split",
-    "register_prefix_split": "split",
 }
 
 __all__ = sorted(_EXPORTS)

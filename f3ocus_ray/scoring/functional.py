@@ -9,8 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from f3ocus_ray.scoring import vilt_split as _vilt_split  # noqa: F401  (registers ViLT's split)
-from f3ocus_ray.scoring.split import find_prefix_split
+from f3ocus_ray.models.split import find_prefix_split
 from f3ocus_ray.task import select_outputs
 
 

@@ -1,19 +1,23 @@
-"""The frozen-prefix split of the tiny ViLT: embeddings (frozen, not vmappable) | the rest.
+"""The frozen-prefix split of ViLT: embeddings (frozen, not vmappable) | the rest.
 
 Mirrors `transformers`' `ViltModel.forward` (all-ones pixel mask, the modality embeddings, the
 eager bidirectional mask) so that `body(prefix(x))` equals the model's logits. With PromptFL's
-prompt (`units: prompt`) the text embeddings' position/LayerNorm part runs in the body, after
+prompt (unit mode `prompt`) the text embeddings' position/LayerNorm part runs in the body, after
 the prompt is inserted, so the prompt can be scored through the same vmapped path.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
-from f3ocus_ray.models.promptfl import PromptedVisionLanguageClassifier
-from f3ocus_ray.models.vilt import VisionLanguageClassifier
-from f3ocus_ray.scoring.split import PrefixSplit, register_prefix_split
+from f3ocus_ray.models.split import PrefixSplit
+
+if TYPE_CHECKING:
+    from f3ocus_ray.models.promptfl import PromptedVisionLanguageClassifier
+    from f3ocus_ray.models.vilt_nets import VisionLanguageClassifier
 
 _EMBEDDINGS = "net.vilt.embeddings."
 
@@ -29,7 +33,12 @@ def _additive_mask(config, hidden: Tensor, mask: Tensor) -> Tensor:
     )
 
 
+def _frozen(model: VisionLanguageClassifier) -> frozenset[str]:
+    return frozenset(n for n, _ in model.named_parameters() if n.startswith(_EMBEDDINGS))
+
+
 def vilt_prefix_split(model: VisionLanguageClassifier) -> PrefixSplit:
+    """`VisionLanguageClassifier.split_frozen_prefix`: the embeddings | encoder and head."""
     vilt = model.net.vilt
     size = vilt.config.image_size
 
@@ -46,10 +55,7 @@ def vilt_prefix_split(model: VisionLanguageClassifier) -> PrefixSplit:
     def body(m: VisionLanguageClassifier, hidden: Tensor, additive_mask: Tensor) -> Tensor:
         return _encode(m, hidden, additive_mask)
 
-    frozen = frozenset(n for n, _ in model.named_parameters() if n.startswith(_EMBEDDINGS))
-    if isinstance(model, PromptedVisionLanguageClassifier):
-        return _prompted_split(model, frozen)
-    return PrefixSplit(prefix=prefix, body=body, prefix_params=frozen)
+    return PrefixSplit(prefix=prefix, body=body, prefix_params=_frozen(model))
 
 
 def _encode(m: VisionLanguageClassifier, hidden: Tensor, additive_mask: Tensor) -> Tensor:
@@ -59,7 +65,7 @@ def _encode(m: VisionLanguageClassifier, hidden: Tensor, additive_mask: Tensor) 
     return m.net.classifier(v.pooler(v.layernorm(hidden)))
 
 
-def _prompted_split(model: PromptedVisionLanguageClassifier, frozen: frozenset[str]) -> PrefixSplit:
+def prompted_prefix_split(model: PromptedVisionLanguageClassifier) -> PrefixSplit:
     """PromptFL: the prompt enters before the text embeddings' position embeddings and
     LayerNorm, so those move into the body; the image embeddings and the word lookups (the
     non-vmappable part) stay in the prefix, with the attention mask (the prompt is all ones)."""
@@ -90,7 +96,4 @@ def _prompted_split(model: PromptedVisionLanguageClassifier, frozen: frozenset[s
         text = text + emb.token_type_embeddings(modality)
         return _encode(m, torch.cat([text, image], dim=1), additive_mask)
 
-    return PrefixSplit(prefix=prefix, body=body, prefix_params=frozen)
-
-
-register_prefix_split(VisionLanguageClassifier, vilt_prefix_split)
+    return PrefixSplit(prefix=prefix, body=body, prefix_params=_frozen(model))
