@@ -13,7 +13,7 @@ import logging
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -49,7 +49,12 @@ def registered(name: str, names: tuple[str, ...], kind: str) -> str:
 class _Strict(BaseModel):
     # strict: no silent coercion (a bool is not an int, "3" is not a number); ints are accepted
     # where a float is expected.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # no NaN or infinity anywhere: a non-finite lr would only show as a NaN loss rounds later
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+# seeds go to numpy's SeedSequence and torch.manual_seed (init_seed + 2 at most): 32 bits
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
 
 class SyntheticDataConfig(_Strict):
@@ -61,13 +66,15 @@ class SyntheticDataConfig(_Strict):
         "style and phrasing (Task 1); multilabel: 15 findings, Dirichlet label shift; mixed: "
         "3 MedVQA-FL clients + n_clients multilabel clients, one model with two heads (Task 6)",
     )
-    seed: int = 0
-    scale: float = Field(0.002, gt=0, description="fraction of the paper's client sizes")
-    min_per_client: int = Field(40, ge=5)
-    n_clients: int = Field(4, ge=1, description="multilabel, mixed: classification clients")
+    seed: Seed = 0
+    scale: float = Field(0.002, gt=0, le=100, description="fraction of the paper's client sizes")
+    min_per_client: int = Field(40, ge=5, le=10_000_000)
+    n_clients: int = Field(
+        4, ge=1, le=1_000_000, description="multilabel, mixed: classification clients"
+    )
     alpha: float = Field(0.5, gt=0, description="multilabel, mixed: Dirichlet concentration")
     samples_per_client: int = Field(
-        250, ge=5, description="multilabel, mixed and domain_gap: samples per client"
+        250, ge=5, le=10_000_000, description="multilabel, mixed and domain_gap: samples per client"
     )
 
 
@@ -75,9 +82,9 @@ class DataConfig(_Strict):
     path: str | None = Field(None, description="folder in the on-disk format; null = synthetic")
     synthetic: SyntheticDataConfig = SyntheticDataConfig()
     cache_dir: str = Field("data", description="where the synthetic set is generated")
-    image_size: int = Field(64, ge=8)
-    max_question_length: int = Field(16, ge=4)
-    tokenizer_vocab_size: int = Field(500, ge=50)
+    image_size: int = Field(64, ge=8, le=4096)
+    max_question_length: int = Field(16, ge=4, le=4096)
+    tokenizer_vocab_size: int = Field(500, ge=50, le=1_000_000)
     clients: list[str] | None = Field(None, description="subset of client names; null = all")
 
     @field_validator("path")
@@ -122,16 +129,18 @@ class ModelConfig(_Strict):
         description="the vision tower (BLIP-2: and its Q-Former) stays frozen; false: every "
         "client trains it with the head (not tiny-vilt)",
     )
-    vision_layers: int = Field(2, ge=1, description="tiny families: blocks of the vision tower")
-    max_answer_length: int = Field(
-        4, ge=1, description="generative families: answer tokens kept (the EOS follows)"
+    vision_layers: int = Field(
+        2, ge=1, le=1024, description="tiny families: blocks of the vision tower"
     )
-    hidden_size: int = Field(64, ge=8)
-    num_layers: int = Field(12, ge=1)
-    num_heads: int = Field(4, ge=1)
-    intermediate_size: int = Field(128, ge=8)
-    patch_size: int = Field(8, ge=2)
-    init_seed: int = 0
+    max_answer_length: int = Field(
+        4, ge=1, le=4096, description="generative families: answer tokens kept (the EOS follows)"
+    )
+    hidden_size: int = Field(64, ge=8, le=65_536)
+    num_layers: int = Field(12, ge=1, le=1024)
+    num_heads: int = Field(4, ge=1, le=1024)
+    intermediate_size: int = Field(128, ge=8, le=262_144)
+    patch_size: int = Field(8, ge=2, le=1024)
+    init_seed: Seed = 0
     initializer_range: float = Field(
         0.1,
         gt=0,
@@ -148,10 +157,15 @@ class ModelConfig(_Strict):
         "(the unit, averaged) and a client-specific one (never sent), mutual distillation. "
         "Formerly `units`",
     )
-    adapter_reduction: int = Field(16, ge=1, description="bottleneck = hidden_size / this")
-    lora_rank: int = Field(8, ge=1)
+    adapter_reduction: int = Field(
+        16, ge=1, le=65_536, description="bottleneck = hidden_size / this"
+    )
+    lora_rank: int = Field(8, ge=1, le=65_536)
     prompt_length: int = Field(
-        8, ge=1, description="unit mode `prompt` (PromptFL): learnable prompt tokens after [CLS]"
+        8,
+        ge=1,
+        le=4096,
+        description="unit mode `prompt` (PromptFL): learnable prompt tokens after [CLS]",
     )
     train_head: bool = Field(True, description="every client trains the task head")
     distill_weight: float = Field(
@@ -244,7 +258,7 @@ class ModelConfig(_Strict):
 
 
 class FederationConfig(_Strict):
-    rounds: int = Field(5, ge=1)
+    rounds: int = Field(5, ge=1, le=1_000_000)
     budgets: int | list[int] = Field(
         4, description="layers per client: one for all, or one per client in client order"
     )
@@ -268,12 +282,18 @@ class ScoringConfig(_Strict):
     mode: Literal["loss", "logits"] = Field(
         "loss", description="LNTK: per-sample loss Gram matrix, or the logits' kernel (Lanczos)"
     )
-    n_samples: int = Field(64, ge=1, description="samples of the client's train split scored")
+    n_samples: int = Field(
+        64, ge=1, le=1_000_000, description="samples of the client's train split scored"
+    )
     schedule: Literal[SCHEDULES] = "off"  # type: ignore[valid-type]
-    every_k: int = Field(1, ge=1)
-    chunk_size: int = Field(16, ge=1, description="samples per vmap chunk (bounds memory)")
+    every_k: int = Field(1, ge=1, le=1_000_000)
+    chunk_size: int = Field(
+        16, ge=1, le=65_536, description="samples per vmap chunk (bounds memory)"
+    )
     tol: float = Field(1e-6, gt=0, description="Lanczos relative residual (logits mode)")
-    max_iter: int = Field(100, ge=1, description="Lanczos iteration cap (logits mode)")
+    max_iter: int = Field(
+        100, ge=1, le=1_000_000, description="Lanczos iteration cap (logits mode)"
+    )
 
     @field_validator("method")
     @classmethod
@@ -296,7 +316,9 @@ class SelectionConfig(_Strict):
         "knee", "weighted", "max_importance_under_variance", "min_variance_over_importance"
     ] = "knee"
     pick_param: float | None = Field(None, description="alpha or fraction of the pick rule")
-    max_evals: int = Field(20_000, ge=1, description="mask evaluations per selection")
+    max_evals: int = Field(
+        20_000, ge=1, le=100_000_000, description="mask evaluations per selection"
+    )
     params: dict[str, int | float | bool | str | None] = Field(
         default_factory=dict, description="the algorithm's parameters (see its dataclass)"
     )
@@ -323,25 +345,27 @@ class SelectionConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    local_epochs: int = Field(1, ge=1)
-    local_steps: int | None = Field(None, ge=1, description="if set, overrides local_epochs")
-    batch_size: int = Field(16, ge=1)
+    local_epochs: int = Field(1, ge=1, le=10_000)
+    local_steps: int | None = Field(
+        None, ge=1, le=10_000_000, description="if set, overrides local_epochs"
+    )
+    batch_size: int = Field(16, ge=1, le=1_000_000)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    eval_batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(64, ge=1, le=1_000_000)
 
 
 class EngineConfig(_Strict):
-    num_workers: int = Field(2, ge=1)
-    cpus_per_worker: float = Field(1.0, gt=0)
-    gpus_per_worker: float = Field(0.0, ge=0)
+    num_workers: int = Field(2, ge=1, le=100_000)
+    cpus_per_worker: float = Field(1.0, gt=0, le=1024)
+    gpus_per_worker: float = Field(0.0, ge=0, le=64)
     resources_per_worker: dict[str, float] = Field(
         default_factory=dict,
         description="custom Ray resources each ClientWorker reserves (in its placement-group "
         "bundle and its actor options), e.g. {'accelerator_type:A100': 0.001} to pin workers "
         "to a node type; CPU and GPU go in cpus_per_worker / gpus_per_worker",
     )
-    max_worker_restarts: int = Field(3, ge=0)
+    max_worker_restarts: int = Field(3, ge=0, le=1000)
     address: str | None = Field(None, description="Ray cluster address; null = start local Ray")
 
     @field_validator("resources_per_worker")
@@ -363,7 +387,7 @@ class TrackingConfig(_Strict):
 
 class ExperimentConfig(_Strict):
     name: str = "experiment"
-    seed: int = 0
+    seed: Seed = 0
     output_dir: str = "runs"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -448,7 +472,18 @@ class ExperimentConfig(_Strict):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """A key given twice is an error (PyYAML keeps the last one silently)."""
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}",
+                    key_node.start_mark,
+                )  # fmt: skip
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 _Loader.add_implicit_resolver(
@@ -465,9 +500,23 @@ _Loader.add_implicit_resolver(
 )
 
 
+def read_text_file(path: Path, what: str) -> str:
+    """A UTF-8 text file's contents, or one ConfigError naming the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} not found")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): {what} must be YAML") from None
+
+
 def safe_load_yaml(text: str, source: str = "<string>") -> Any:
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{source}: not valid YAML: {e.problem}{where}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: not valid YAML: {e}") from None
 
@@ -566,10 +615,10 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Experimen
     source = "config"
     if path is not None:
         p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found")
-        raw = safe_load_yaml(p.read_text(), str(p)) or {}
         source = str(p)
+        raw = safe_load_yaml(read_text_file(p, "config file"), source)
+        if raw is None:
+            raise ConfigError(f"{source}: the config file is empty (no sections)")
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: the top level must be a mapping of sections")
     for assignment in overrides:

@@ -14,12 +14,20 @@ from f3ocus_ray.cli import main
         ("federation:\n  budgets: 40\n", [], "budget 40 exceeds the 12 selectable layers"),
         ("{}\n", ["federation.rounds=0"], "federation.rounds"),
         ("{}\n", ["data.path=/does/not/exist"], "data.path: folder not found"),
+        ("", [], "the config file is empty"),
+        (b"name: caf\xe9\n", [], "not UTF-8 text (byte 9)"),
+        ("federation:\n  rounds: 2\n  rounds: 3\n", [], "duplicate key 'rounds'"),
+        ("seed: -1\n", [], "seed: Input should be greater than or equal to 0"),
+        ("model:\n  init_seed: 4294967296\n", [], "model.init_seed: Input should be less than"),
+        ("training:\n  lr: .nan\n", [], "training.lr: Input should be a finite number"),
+        ("{}\n", ["training.lr=.inf"], "training.lr: Input should be a finite number"),
+        ("data:\n  image_size: 100000\n", [], "data.image_size: Input should be less than"),
     ],
 )
 def test_config_errors_exit_2_and_create_nothing(tmp_path, capsys, yaml_text, overrides, expected):
     cfg = tmp_path / "exp.yaml"
     db = tmp_path / "mlflow.db"
-    cfg.write_text(yaml_text)
+    cfg.write_bytes(yaml_text if isinstance(yaml_text, bytes) else yaml_text.encode())
     args = ["run", str(cfg), "--tracking-uri", f"sqlite:///{db}"]
     args += [f"--set=output_dir={tmp_path / 'runs'}", f"--set=data.cache_dir={tmp_path / 'data'}"]
     for o in overrides:

@@ -6,8 +6,7 @@ no torch, so the config can read them; the names below load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from f3ocus_ray.lazy import lazy_exports
 
 _EXPORTS = {
     "ModelSpec": "spec",
@@ -17,9 +16,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"f3ocus_ray.models.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

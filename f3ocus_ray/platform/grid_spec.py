@@ -34,6 +34,7 @@ from f3ocus_ray.config import (
     _Strict,
     apply_override,
     parse_config,
+    read_text_file,
     safe_load_yaml,
     set_dotted,
 )
@@ -149,9 +150,7 @@ def _short_error(e: Exception) -> str:
 def load_grid(path: str | Path, overrides: list[str] = (), cwd: Path | None = None) -> Grid:
     """Read a grid YAML, expand it and parse every trial's config (refusals are kept)."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: grid file not found")
-    raw = safe_load_yaml(p.read_text(), str(p))
+    raw = safe_load_yaml(read_text_file(p, "grid file"), str(p))
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping")
     try:
@@ -162,9 +161,7 @@ def load_grid(path: str | Path, overrides: list[str] = (), cwd: Path | None = No
         raise ConfigError(f"{p}: {where}: {err['msg']}") from None
     if isinstance(spec.base, str):
         bp = (p.parent / spec.base) if not Path(spec.base).is_absolute() else Path(spec.base)
-        if not bp.is_file():
-            raise ConfigError(f"{p}: base: {bp} not found")
-        base = safe_load_yaml(bp.read_text(), str(bp)) or {}
+        base = safe_load_yaml(read_text_file(bp, f"the base of {p}"), str(bp)) or {}
     else:
         base = copy.deepcopy(spec.base or {})
     for k, v in spec.set.items():

@@ -7,8 +7,7 @@ names below import torch on first use only, so the config can check a method wit
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from f3ocus_ray.lazy import lazy_exports
 
 _EXPORTS = {
     "METHODS": "api",
@@ -26,9 +25,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"f3ocus_ray.scoring.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
