@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 
 from f3ocus_ray.cli import main
@@ -36,6 +39,38 @@ def test_config_errors_exit_2_and_create_nothing(tmp_path, capsys, yaml_text, ov
     err = capsys.readouterr().err
     assert err.startswith("error: ") and expected in err
     assert "Traceback" not in err and err.count("\n") == 1
+    assert not db.exists() and not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("engine.num_workers=64", "engine.cpus_per_worker: the workers need 64 CPU at once"),
+        ("engine.gpus_per_worker=1", "engine.gpus_per_worker: the workers need 2 GPU at once"),
+        ("engine.address=127.0.0.1:{port}", "engine.address: no Ray cluster answers at"),
+        ("tracking.uri=http://127.0.0.1:{port}", "tracking.uri: no MLflow server answers at"),
+    ],
+)
+def test_what_the_machine_or_network_cannot_serve_is_refused_first(
+    tmp_path, capsys, override, expected
+):
+    """Workers that cannot fit (Ray would wait forever), and endpoints that do not answer (a
+    wait of minutes) are refused in seconds, before any data, run folder or MLflow run."""
+    db = tmp_path / "mlflow.db"
+    args = ["run", "experiments/demo.yaml", f"--set=tracking.uri=sqlite:///{db}"]
+    args += [f"--set=output_dir={tmp_path / 'runs'}", f"--set=data.cache_dir={tmp_path / 'data'}"]
+    args.append("--set=" + override.format(port=_closed_port()))  # the last word on any key
+    t0 = time.monotonic()
+    assert main(args) == 2
+    assert time.monotonic() - t0 < 30
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err and err.count("\n") == 1
     assert not db.exists() and not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
 
 

@@ -21,6 +21,7 @@ from f3ocus_ray.errors import UserError
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
 from f3ocus_ray.platform.checkpoint import save_checkpoint
+from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address, worker_bundles
 from f3ocus_ray.platform.prepare import PreparedExperiment, prepare
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
@@ -162,14 +163,17 @@ def run_experiment(
     """Run one experiment; returns its summary. Raises UserError before any work on bad input."""
     opts = options or RunOptions()
     t0 = time.perf_counter()
+    bundles = worker_bundles(cfg.engine)
+    if opts.start_ray:
+        preflight(cfg, bundles)
     prep = prepare(cfg)
     facts = prep.facts
     progress(
         f"data: {facts.path} ({facts.task}, {len(facts.clients)} clients, "
         f"{sum(facts.n_train)} train / {sum(facts.n_test)} test samples)"
     )
-    if opts.start_ray:
-        ensure_ray(cfg.engine.address)
+    if opts.start_ray and ensure_ray(cfg.engine.address) and ray_address(cfg):
+        check_fits(bundles, ray.cluster_resources(), f"the Ray cluster at {ray_address(cfg)}")
     run_dir = opts.run_dir or _new_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from f3ocus_ray.config import parse_config, set_dotted
+import ray
+
+from f3ocus_ray.config import ExperimentConfig, parse_config, set_dotted
 from f3ocus_ray.errors import ConfigError, UserError
 from f3ocus_ray.platform.grid_spec import Grid, SearchSettings, check_runnable
+from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
 from f3ocus_ray.platform.tune_trial import GridContext, TrialSpec, grid_trial, trial_bundles
@@ -90,6 +93,23 @@ def _check_search(grid: Grid) -> None:
                 raise ConfigError(f"{grid.source}: search.space.{key}={value}: {e}") from None
 
 
+def _bundles(grid: Grid, cfg: ExperimentConfig) -> list[dict[str, float]]:
+    return trial_bundles(cfg.engine, grid.spec.tune.driver_cpus, grid.spec.tune.driver_resources)
+
+
+def _preflight(grid: Grid) -> None:
+    """Every distinct engine and tracking server of the trials, before any side effect
+    (refused trial configs are reported by check_runnable)."""
+    seen: set[str] = set()
+    for t in grid.trials:
+        if t.cfg is None:
+            return
+        key = t.cfg.engine.model_dump_json() + t.cfg.tracking.model_dump_json()
+        if key not in seen:
+            seen.add(key)
+            preflight(t.cfg, _bundles(grid, t.cfg))
+
+
 def run_grid(
     grid: Grid,
     *,
@@ -103,6 +123,7 @@ def run_grid(
     from ray.tune.search.optuna import OptunaSearch
 
     spec = grid.spec
+    _preflight(grid)
     if spec.search is None:
         check_runnable(grid)  # one bad combination refuses the grid, before any work
     else:
@@ -111,7 +132,10 @@ def run_grid(
         check_runnable(grid)
         _check_search(grid)
     first = grid.trials[0].cfg
-    ensure_ray(first.engine.address)
+    if ensure_ray(first.engine.address) and ray_address(first):
+        where = f"the Ray cluster at {ray_address(first)}"
+        for bundles in {repr(b): b for b in (_bundles(grid, t.cfg) for t in grid.trials)}.values():
+            check_fits(bundles, ray.cluster_resources(), where)
 
     root = storage_root(grid)
     if resume:

@@ -24,6 +24,7 @@ from f3ocus_ray.config import EngineConfig, ExperimentConfig, parse_config, set_
 from f3ocus_ray.fl.round import RoundResult
 from f3ocus_ray.platform.checkpoint import load_checkpoint
 from f3ocus_ray.platform.experiment import RunOptions, run_experiment
+from f3ocus_ray.platform.preflight import worker_bundles
 from f3ocus_ray.platform.tracking import RunTracker
 
 log = logging.getLogger(__name__)
@@ -70,15 +71,11 @@ def trial_bundles(
     """The driver's bundle (CPU and `tune.driver_resources`, e.g. the head node's
     `node:__internal_head__`), then one per ClientWorker (CPU, fractional GPU and
     `engine.resources_per_worker`)."""
-    worker = {"CPU": float(eng.cpus_per_worker)}
-    if eng.gpus_per_worker:
-        worker["GPU"] = float(eng.gpus_per_worker)
-    worker.update({k: float(v) for k, v in eng.resources_per_worker.items()})
     driver = {
         "CPU": float(driver_cpus),
         **{k: float(v) for k, v in (driver_resources or {}).items()},
     }
-    return [driver] + [dict(worker) for _ in range(eng.num_workers)]
+    return [driver, *worker_bundles(eng)]
 
 
 def placement_tags(pg: Any) -> dict[str, str]:
