@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class ConfigError(UserError, ValueError):
     """The experiment config is invalid; the message names the field."""
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite: the run stops, FAILED (often a too-large learning rate)."""

@@ -316,3 +316,22 @@ def test_adapter_units_with_lntk_transmit_only_the_selected_adapters(
     assert scores["units"] and all(v > 0 for row in scores["raw"].values() for v in row)
     ckpt = load_checkpoint(summary.run_dir / "checkpoint.pt")
     assert all(".adapter." in n or n in space.head for n in ckpt["state"])
+
+
+def test_training_that_diverges_fails_the_run(ray_local, small_vqa, tmp_path):
+    """A NaN loss ends the run with a user error (exit 2 from the CLI) and a FAILED run, not a
+    FINISHED one; the checkpoint keeps the last finite round, if any."""
+    from f3ocus_ray.errors import TrainingDiverged
+
+    cfg = small_config(
+        small_vqa, tmp_path, "federation.rounds=2", "training.local_steps=3", "training.lr=1e30"
+    )
+    with pytest.raises(
+        TrainingDiverged, match="training diverged in round 1: clients .* not finite"
+    ):
+        run_experiment(cfg)
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri)
+    exp = client.get_experiment_by_name("test")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FAILED"
+    assert not client.get_metric_history(run.info.run_id, "score")  # no round was logged

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import ray
 
 from f3ocus_ray.config import ExperimentConfig
-from f3ocus_ray.errors import UserError
+from f3ocus_ray.errors import TrainingDiverged, UserError
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
 from f3ocus_ray.platform.checkpoint import save_checkpoint
@@ -95,6 +96,17 @@ def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperi
         f"selected units, round {res.round}",
         f"masks/round_{res.round:03d}.png",
     )
+
+
+def _check_finite(res: RoundResult) -> None:
+    """A round whose training or test loss is not finite ends the run (marked FAILED)."""
+    bad = {c: v for c, v in res.train_loss.items() if not math.isfinite(v)}
+    if bad or not math.isfinite(res.loss):
+        where = f"clients {', '.join(bad)}" if bad else "the test loss"
+        raise TrainingDiverged(
+            f"training diverged in round {res.round}: {where} not finite "
+            "(lower training.lr, or check the data)"
+        )
 
 
 def _unwrap(e: ray.exceptions.RayTaskError) -> BaseException:
@@ -216,6 +228,7 @@ def run_experiment(
                 progress(f"resumed after round {done}/{cfg.federation.rounds}")
             for _ in range(done, cfg.federation.rounds):
                 res = driver.call("run_round")
+                _check_finite(res)
                 ckpt = run_dir / "checkpoint.pt"
                 save_checkpoint(ckpt, driver.call("state_dict"))
                 if res.round > opts.logged_rounds:
