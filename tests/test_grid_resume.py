@@ -63,7 +63,7 @@ def _runs(db: Path):
 
 def test_killed_grid_resumes_without_loss_or_duplicates(ray_local, small_vqa, tmp_path):
     rounds = 6
-    path = tiny_grid(tmp_path, small_vqa, "seed: [0, 1, 2]", name="tr", rounds=rounds)
+    path = tiny_grid(tmp_path, small_vqa, "seed: [0, 1]", name="tr", rounds=rounds)
     raytmp = Path(f"/tmp/rt{os.getpid()}")
     raytmp.mkdir(exist_ok=True)
     env = local_env(raytmp)
@@ -105,13 +105,12 @@ def test_killed_grid_resumes_without_loss_or_duplicates(ray_local, small_vqa, tm
         timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "3 TERMINATED" in done.stdout
+    assert "2 TERMINATED" in done.stdout
 
     client, runs = _runs(db)
     assert sorted(r.data.tags["f3ocus.trial"] for r in runs) == [
         "trial_00000",
         "trial_00001",
-        "trial_00002",
     ]  # one run per trial: none duplicated
     assert all(r.info.status == "FINISHED" for r in runs)
     for r in runs:

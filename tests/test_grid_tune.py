@@ -131,7 +131,11 @@ def mlflow_server(tmp_path):
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: our own group
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a worker still draining: it is ours to end
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 def test_grid_logs_over_http_to_a_mlflow_server(ray_local, small_vqa, tmp_path, mlflow_server):

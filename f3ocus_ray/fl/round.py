@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from f3ocus_ray.config import ScoringConfig, SelectionConfig
 from f3ocus_ray.fl.executors import Executor, Job, RayPool
 from f3ocus_ray.fl.training import num_local_steps
 from f3ocus_ray.fl.worker import WorkerSpec
@@ -38,8 +39,8 @@ class DriverSpec:
     worker: WorkerSpec
     pool: RayPool  # the ClientWorker actors (Ray executor only)
     unit_names: list[str] = field(default_factory=list)
-    scoring: Any = None  # config.ScoringConfig: when (and how) clients score; None = never
-    selection: Any = None  # config.SelectionConfig: the server's refinement (strategy f3ocus)
+    scoring: ScoringConfig | None = None  # when (and how) clients score; None = never
+    selection: SelectionConfig | None = None  # the server's refinement (strategy f3ocus)
 
 
 @dataclass

@@ -109,6 +109,8 @@ _MODES: dict[str, UnitMode] = {}
 def register_unit_mode(mode: UnitMode | type[UnitMode]) -> Any:
     """Register a unit mode (an instance, or a class: usable as a decorator); returns it."""
     instance = mode() if isinstance(mode, type) else mode
+    if instance.name in _MODES:
+        raise ValueError(f"unit mode {instance.name!r} is already registered")
     _MODES[instance.name] = instance
     return mode
 
