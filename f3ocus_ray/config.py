@@ -53,6 +53,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
+# names that become folder names (runs/<name>-<time>): letters, digits, _ . -, not led by a dot
+SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
 # seeds go to numpy's SeedSequence and torch.manual_seed (init_seed + 2 at most): 32 bits
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
@@ -386,7 +389,8 @@ class TrackingConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    name: str = "experiment"
+    # a folder name under output_dir: no separators, not "." or ".."
+    name: str = Field("experiment", pattern=SAFE_NAME, max_length=100)
     seed: Seed = 0
     output_dir: str = "runs"
     data: DataConfig = DataConfig()

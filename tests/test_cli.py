@@ -25,6 +25,8 @@ from f3ocus_ray.cli import main
         ("training:\n  lr: .nan\n", [], "training.lr: Input should be a finite number"),
         ("{}\n", ["training.lr=.inf"], "training.lr: Input should be a finite number"),
         ("data:\n  image_size: 100000\n", [], "data.image_size: Input should be less than"),
+        ("name: ../../x\n", [], "name: String should match pattern"),
+        ("name: ..\n", [], "name: String should match pattern"),
     ],
 )
 def test_config_errors_exit_2_and_create_nothing(tmp_path, capsys, yaml_text, overrides, expected):

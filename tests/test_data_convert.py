@@ -548,3 +548,35 @@ def test_cli_convert_and_merge(tmp_path, capsys):
 
 def test_cli_lists_every_format():
     assert tuple(FORMATS) == _FORMAT_NAMES
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["equal", "inside", "above"])
+def test_an_output_overlapping_its_source_is_refused_even_with_overwrite(tmp_path, where):
+    """`--out` equal to, inside or above `--src` (with `--overwrite`) would replace the source
+    data: refused before anything is written, and the source is left byte for byte."""
+    src = _slake(tmp_path / "raw" / "slake")
+    out = {"equal": src, "inside": src / "converted", "above": tmp_path / "raw"}[where]
+    before = _tree(tmp_path / "raw")
+    with pytest.raises(DataError, match="the output overlaps the source"):
+        convert("slake", src, out, overwrite=True)
+    assert _tree(tmp_path / "raw") == before
+    a = convert("slake", src, tmp_path / "a")
+    with pytest.raises(DataError, match="the output overlaps the source"):
+        merge([a, convert("vqa-rad", _vqa_rad(tmp_path / "r"), tmp_path / "b")], a, overwrite=True)
+    assert load_dataset(a).clients == ["slake"]
+
+
+def test_overwrite_replaces_a_data_set_but_never_another_folder(tmp_path):
+    src = _slake(tmp_path / "s")
+    home = tmp_path / "home"
+    (home / "notes.txt").parent.mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="not a data set .*refusing to replace a folder"):
+        convert("slake", src, home, overwrite=True)
+    assert (home / "notes.txt").read_text() == "mine"
+    out = convert("slake", src, tmp_path / "out")
+    assert convert("slake", src, out, overwrite=True) == out  # a data set is replaced

@@ -200,9 +200,15 @@ def test_writer_refuses_non_empty_folder_and_replaces_on_overwrite(tmp_path):
     (tmp_path / "ds" / "old.txt").write_text("x")
     with pytest.raises(DataError, match="not empty"):
         DatasetWriter(out)
-    with DatasetWriter(out, overwrite=True) as w:
+    with pytest.raises(DataError, match="not a data set"):  # never replace what we did not write
+        DatasetWriter(out, overwrite=True)
+    (out / "old.txt").unlink()
+    with DatasetWriter(out) as w:
+        w.add(Sample(_images(1)[0], "test", client="c", split="test", question="q", answer="a"))
+    with DatasetWriter(out, overwrite=True) as w:  # a data set is replaced
         w.add(Sample(_images(1)[0], "test", client="c", split="train", question="q", answer="a"))
     assert sorted(p.name for p in out.iterdir()) == ["annotations.jsonl", "images"]
+    assert load_dataset(out, 12).sizes() == {"c": {"train": 1, "test": 0}}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no temp or old folders left
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -200,9 +200,12 @@ def test_synthesize_refuses_a_non_empty_folder_unless_told(tmp_path):
     (out / "keep.txt").write_text("x")
     with pytest.raises(DataError, match="not empty"):
         synthesize(out, **TINY)
-    assert (out / "keep.txt").exists()
-    synthesize(out, overwrite=True, **TINY)
-    assert not (out / "keep.txt").exists()
+    with pytest.raises(DataError, match="not a data set"):  # a folder we did not write stays
+        synthesize(out, overwrite=True, **TINY)
+    assert (out / "keep.txt").read_text() == "x"
+    (out / "keep.txt").unlink()
+    synthesize(out, **TINY)
+    synthesize(out, overwrite=True, **TINY)  # a data set is replaced
     assert load_dataset(out, 16).task == "vqa"
     with pytest.raises(DataError, match="unknown task"):
         synthesize(tmp_path / "x", task="segmentation")

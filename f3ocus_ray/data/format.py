@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -202,9 +203,14 @@ class DatasetWriter:
     """Write a data set atomically: use as a context manager, add samples, and on a clean
     exit the folder appears at ``path`` (on an exception nothing is left behind)."""
 
-    def __init__(self, out_dir: str | Path, *, overwrite: bool = False):
+    def __init__(
+        self, out_dir: str | Path, *, overwrite: bool = False, sources: Sequence[Path] = ()
+    ):
+        """`overwrite` replaces an existing data set (a folder with annotations.jsonl), never any
+        other folder; `sources` (what is read) may not overlap the output in either direction."""
         self.path = Path(out_dir)
         self.overwrite = overwrite
+        self.sources = tuple(Path(s) for s in sources)
         self.meta: dict | None = None
         self._records: list[Record] = []
         self._counts: dict[str, int] = {}
@@ -215,10 +221,23 @@ class DatasetWriter:
         p = self.path
         if p.exists() and not p.is_dir():
             raise DataError(f"{p}: exists and is not a folder")
-        if p.is_dir() and any(p.iterdir()) and not self.overwrite:
-            raise DataError(
-                f"{p}: folder exists and is not empty (pass overwrite=True to replace it)"
-            )
+        out = p.resolve()
+        for src in self.sources:
+            src_abs = src.resolve()
+            if out == src_abs or src_abs in out.parents or out in src_abs.parents:
+                raise DataError(
+                    f"{p}: the output overlaps the source {src}; write it outside the source"
+                )
+        if p.is_dir() and any(p.iterdir()):
+            if not self.overwrite:
+                raise DataError(
+                    f"{p}: folder exists and is not empty (pass overwrite=True to replace it)"
+                )
+            if not (p / ANNOTATIONS).is_file():
+                raise DataError(
+                    f"{p}: not a data set (no {ANNOTATIONS}); refusing to replace a folder "
+                    "this tool did not write"
+                )
 
     def __enter__(self) -> DatasetWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from f3ocus_ray.config import (
+    SAFE_NAME,
     ExperimentConfig,
     _Strict,
     apply_override,
@@ -86,7 +87,7 @@ class CostSettings(_Strict):
 
 
 class GridFile(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=SAFE_NAME, max_length=100)
     base: str | dict[str, Any] | None = None
     set: dict[str, Any] = Field(default_factory=dict)
     axes: dict[str, list[Any] | dict[str, dict[str, Any]]] = Field(default_factory=dict)

@@ -9,6 +9,7 @@ trials are not run again, interrupted ones continue from their last round.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 
 import ray
 
-from f3ocus_ray.config import ExperimentConfig, parse_config, set_dotted
+from f3ocus_ray.config import SAFE_NAME, ExperimentConfig, parse_config, set_dotted
 from f3ocus_ray.errors import ConfigError, UserError
 from f3ocus_ray.platform.grid_spec import Grid, SearchSettings, check_runnable
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address
@@ -123,6 +124,8 @@ def run_grid(
     from ray.tune.search.optuna import OptunaSearch
 
     spec = grid.spec
+    if run_name is not None and not re.fullmatch(SAFE_NAME, run_name):
+        raise ConfigError(f"--run {run_name!r}: a folder name (letters, digits, _ . -)")
     _preflight(grid)
     if spec.search is None:
         check_runnable(grid)  # one bad combination refuses the grid, before any work

@@ -73,7 +73,7 @@ def convert(
     }
     samples = iter_checked(FORMATS[fmt].read(src, opts, stats), src)
     path, _ = write_samples(
-        out, samples, image_size=opts.image_size, meta=meta, overwrite=overwrite
+        out, samples, image_size=opts.image_size, meta=meta, overwrite=overwrite, sources=[src]
     )
     return path
 
@@ -113,5 +113,7 @@ def merge(srcs: Sequence[str | Path], out: str | Path, *, overwrite: bool = Fals
                 )
 
     meta = {"merged": [str(root.resolve()) for root, _ in parts]}
-    path, _ = write_samples(out, samples(), meta=meta, overwrite=overwrite)
+    path, _ = write_samples(
+        out, samples(), meta=meta, overwrite=overwrite, sources=[root for root, _ in parts]
+    )
     return path

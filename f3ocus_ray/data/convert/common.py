@@ -227,10 +227,12 @@ def write_samples(
     image_size: int = 0,
     meta: dict | None = None,
     overwrite: bool = False,
+    sources: Sequence[Path] = (),
 ) -> tuple[Path, Counter]:
-    """Decode and write every sample atomically; returns the folder and counts per split."""
+    """Decode and write every sample atomically; returns the folder and counts per split.
+    `sources` are the folders read: the output may not overlap them."""
     counts: Counter = Counter()
-    with DatasetWriter(out, overwrite=overwrite) as writer:
+    with DatasetWriter(out, overwrite=overwrite, sources=sources) as writer:
         for s in samples:
             writer.add(replace(s, image=load_image(s.image, s.where, image_size)))
             counts[s.split] += 1
