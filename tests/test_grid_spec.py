@@ -106,3 +106,26 @@ def test_smoke_grid_dry_run(tmp_path, capsys, monkeypatch):
     assert "client-level experiments: 40" in out
     assert "10 trials: [{'CPU': 0.25}, {'CPU': 0.75}]" in out
     assert "runnable now: 10 of 10" in out
+
+
+@pytest.mark.parametrize("run", [None, "tr-20990101-000000", "../escape"])
+def test_a_mistyped_resume_is_refused_before_any_work(
+    tmp_path, capsys, monkeypatch, run, small_vqa
+):
+    """`grid --resume` with no run, or a run that does not exist (or is not a folder name),
+    ends with exit 2 before Ray starts or MLflow is touched: no parent run is left RUNNING."""
+    import ray
+    from gridutil import tiny_grid
+
+    monkeypatch.chdir(tmp_path)
+    path = tiny_grid(tmp_path, small_vqa, "seed: [0, 1]", name="tr")
+    started = ray.is_initialized()
+    args = ["grid", str(path), "--resume"] + (["--run", run] if run else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    expected = {None: "nothing to resume", "../escape": "a folder name"}.get(
+        run, "nothing to resume at"
+    )
+    assert expected in err and err.count("\n") == 1
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "ray_results").exists()
+    assert ray.is_initialized() == started

@@ -101,10 +101,10 @@ def _bundles(grid: Grid, cfg: ExperimentConfig) -> list[dict[str, float]]:
 def _preflight(grid: Grid) -> None:
     """Every distinct engine and tracking server of the trials, before any side effect
     (refused trial configs are reported by check_runnable)."""
+    if grid.refused():
+        return
     seen: set[str] = set()
     for t in grid.trials:
-        if t.cfg is None:
-            return
         key = t.cfg.engine.model_dump_json() + t.cfg.tracking.model_dump_json()
         if key not in seen:
             seen.add(key)
@@ -126,6 +126,15 @@ def run_grid(
     spec = grid.spec
     if run_name is not None and not re.fullmatch(SAFE_NAME, run_name):
         raise ConfigError(f"--run {run_name!r}: a folder name (letters, digits, _ . -)")
+    root = storage_root(grid)
+    if resume:
+        run_name = run_name or latest_run(grid)
+    else:
+        run_name = run_name or f"{grid.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = f"{root.rstrip('/')}/{run_name}"
+    # a mistyped --resume stops here: no data prepared, no Ray, no (empty, RUNNING) parent run
+    if resume and not tune.Tuner.can_restore(path):
+        raise UserError(f"nothing to resume at {path}")
     _preflight(grid)
     if spec.search is None:
         check_runnable(grid)  # one bad combination refuses the grid, before any work
@@ -139,13 +148,6 @@ def run_grid(
         where = f"the Ray cluster at {ray_address(first)}"
         for bundles in {repr(b): b for b in (_bundles(grid, t.cfg) for t in grid.trials)}.values():
             check_fits(bundles, ray.cluster_resources(), where)
-
-    root = storage_root(grid)
-    if resume:
-        run_name = run_name or latest_run(grid)
-    else:
-        run_name = run_name or f"{grid.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path = f"{root.rstrip('/')}/{run_name}"
 
     uri = first.tracking.uri
     parent = None
@@ -204,8 +206,6 @@ def run_grid(
         )
 
     if resume:
-        if not tune.Tuner.can_restore(path):
-            raise UserError(f"nothing to resume at {path}")
         progress(f"resuming grid run {run_name} from {path}")
         tuner = tune.Tuner.restore(
             path, trainable=trainable, resume_unfinished=True, resume_errored=True
