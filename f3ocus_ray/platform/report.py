@@ -24,7 +24,7 @@ import numpy as np
 
 from f3ocus_ray.errors import UserError
 from f3ocus_ray.platform import paper_tables as pt
-from f3ocus_ray.platform.uris import resolve_tracking_uri
+from f3ocus_ray.platform.tracking import tracking_client
 
 
 def grid_runs(client: mlflow.MlflowClient, grid: str, run_name: str | None = None):
@@ -65,7 +65,7 @@ def build_report(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    client = mlflow.MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
+    client = tracking_client(tracking_uri)
     run_name, runs = grid_runs(client, grid, run_name)
     folder = Path(out) / run_name
     folder.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ A run that raises is marked FAILED, never left RUNNING.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import tempfile
 from pathlib import Path
@@ -13,7 +14,22 @@ from typing import Any
 import mlflow
 
 from f3ocus_ray.platform.plots import heatmap_png
-from f3ocus_ray.platform.uris import resolve_tracking_uri
+from f3ocus_ray.platform.uris import SQLITE, resolve_tracking_uri
+
+
+def tracking_client(uri: str) -> mlflow.MlflowClient:
+    """A client of `uri`. A SQLite database is created, or migrated, by one process at a time:
+    MLflow's schema migration is not safe when several processes open a fresh file at once
+    (some crash, and the file can be left broken), so the first touch holds a file lock."""
+    uri = resolve_tracking_uri(uri)
+    if not uri.startswith(SQLITE):
+        return mlflow.MlflowClient(tracking_uri=uri)
+    db = Path(uri[len(SQLITE) :])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return mlflow.MlflowClient(tracking_uri=uri)  # creates and migrates the schema
+
 
 KEY_TAG = "f3ocus.key"  # a deterministic id: a resumed trial finds its own run by it
 PARENT_TAG = "mlflow.parentRunId"
@@ -60,7 +76,7 @@ class RunTracker:
         parent_run_id: str | None = None,
         tags: dict[str, Any] | None = None,
     ):
-        self.client = mlflow.MlflowClient(tracking_uri=resolve_tracking_uri(uri))
+        self.client = tracking_client(uri)
         exp_id = get_or_create_experiment(self.client, experiment)
         existing = find_run(self.client, exp_id, key) if key else None
         self.resumed = existing is not None
