@@ -75,6 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--metric", default="score")
     report.add_argument("--out", default="reports", help="folder for the tables and plots")
 
+    runs = sub.add_parser("runs", help="tracked runs")
+    rsub = runs.add_subparsers(dest="runs_command", required=True)
+    gc = rsub.add_parser(
+        "gc", help="end runs left RUNNING by a killed process (kill -9, a lost node) as KILLED"
+    )
+    gc.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    gc.add_argument("--experiment", help="only this MLflow experiment (default: all)")
+    gc.add_argument(
+        "--stale-after",
+        type=float,
+        metavar="SECONDS",
+        help="also end runs of other hosts whose last heartbeat is older than this",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list the orphans, change nothing")
+
     data = sub.add_parser("data", help="data set tools")
     dsub = data.add_subparsers(dest="data_command", required=True)
     synth = dsub.add_parser(
@@ -235,6 +250,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs_gc(args: argparse.Namespace) -> int:
+    from f3ocus_ray.platform.runs_gc import collect_orphans
+
+    found = collect_orphans(args.tracking_uri, args.experiment, args.stale_after, args.dry_run)
+    verb = "would end" if args.dry_run else "ended"
+    for o in found:
+        print(f"{verb} run {o.run_id} ({o.experiment}/{o.run_name}) as KILLED: {o.reason}")
+    print(f"{len(found)} orphaned run{'s' if len(found) != 1 else ''} {verb}")
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -298,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             return _grid(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "runs":
+            return _runs_gc(args)
         if args.data_command == "convert":
             return _convert(args)
         if args.data_command == "merge":

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import fcntl
 import json
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import psutil
 
 from f3ocus_ray.platform.plots import heatmap_png
 from f3ocus_ray.platform.uris import SQLITE, resolve_tracking_uri
@@ -31,7 +34,10 @@ def tracking_client(uri: str) -> mlflow.MlflowClient:
         return mlflow.MlflowClient(tracking_uri=uri)  # creates and migrates the schema
 
 
-KEY_TAG = "f3ocus.key"  # a deterministic id: a resumed trial finds its own run by it
+KEY_TAG = "f3ocus.key"
+# who runs a run, so that `f3ocus runs gc` can tell a live run from an orphan (kill -9)
+HOST_TAG, PID_TAG, PID_START_TAG = "f3ocus.host", "f3ocus.pid", "f3ocus.pid_start"
+HEARTBEAT_TAG = "f3ocus.heartbeat"  # the time of the run's last logged metrics  # a deterministic id: a resumed trial finds its own run by it
 PARENT_TAG = "mlflow.parentRunId"
 
 
@@ -85,6 +91,7 @@ class RunTracker:
             self.run_id = existing.info.run_id
             if existing.info.status != "RUNNING":
                 self.client.update_run(self.run_id, status="RUNNING")
+            self._set_owner()
             return
         all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         if key:
@@ -96,6 +103,14 @@ class RunTracker:
         ps = [mlflow.entities.Param(k, _param(v)) for k, v in sorted(params.items())]
         for i in range(0, len(ps), 100):  # MLflow's batch limit for params
             self.client.log_batch(self.run_id, params=ps[i : i + 100])
+        self._set_owner()
+
+    def _set_owner(self) -> None:
+        me = psutil.Process()
+        owner = {HOST_TAG: socket.gethostname(), PID_TAG: me.pid, PID_START_TAG: me.create_time()}
+        owner[HEARTBEAT_TAG] = time.time()
+        tags = [mlflow.entities.RunTag(k, str(v)) for k, v in owner.items()]
+        self.client.log_batch(self.run_id, tags=tags)
 
     def logged_steps(self, metric: str = "score") -> int:
         """The last step of `metric` already in the run (0 if none)."""
@@ -110,8 +125,9 @@ class RunTracker:
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         ms = [mlflow.entities.Metric(_metric_key(k), float(v), 0, step) for k, v in metrics.items()]
+        beat = [mlflow.entities.RunTag(HEARTBEAT_TAG, str(time.time()))]
         for i in range(0, len(ms), 1000):  # MLflow's batch limit
-            self.client.log_batch(self.run_id, metrics=ms[i : i + 1000])
+            self.client.log_batch(self.run_id, metrics=ms[i : i + 1000], tags=beat)
 
     def log_text(self, text: str, path: str) -> None:
         self.client.log_text(self.run_id, text, path)
