@@ -23,7 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run one federated experiment")
-    run.add_argument("config", help="experiment YAML (see experiments/demo.yaml)")
+    run.add_argument("config", nargs="?", help="experiment YAML (see experiments/demo.yaml)")
+    run.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run whose process died, from its folder's config and last checkpoint",
+    )
     run.add_argument(
         "--set",
         dest="overrides",
@@ -187,15 +192,26 @@ def _summary_table(summary) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from f3ocus_ray.config import load_config
+    from f3ocus_ray.errors import ConfigError
 
     overrides = list(args.overrides)
     if args.tracking_uri:
         overrides.append(f"tracking.uri={args.tracking_uri}")
-    cfg = load_config(args.config, overrides)
+    if args.resume is not None:
+        if args.config is not None or overrides:
+            raise ConfigError("--resume RUN_DIR runs the folder's own config: no CONFIG or --set")
+        from f3ocus_ray.platform.experiment import resume_experiment
 
-    from f3ocus_ray.platform.experiment import run_experiment
+        summary = resume_experiment(args.resume, progress=log.info)
+        cfg = load_config(summary.run_dir / "config.yaml")
+    else:
+        if args.config is None:
+            raise ConfigError("give an experiment CONFIG (or --resume RUN_DIR)")
+        cfg = load_config(args.config, overrides)
 
-    summary = run_experiment(cfg, progress=log.info)
+        from f3ocus_ray.platform.experiment import run_experiment
+
+        summary = run_experiment(cfg, progress=log.info)
     print(_summary_table(summary))
     print(f"run folder: {summary.run_dir}")
     if summary.run_id:

@@ -335,3 +335,47 @@ def test_training_that_diverges_fails_the_run(ray_local, small_vqa, tmp_path):
     (run,) = client.search_runs([exp.experiment_id])
     assert run.info.status == "FAILED"
     assert not client.get_metric_history(run.info.run_id, "score")  # no round was logged
+
+
+def test_a_run_that_died_resumes_to_the_uninterrupted_result(ray_local, small_vqa, tmp_path):
+    """A run that dies after round 2's checkpoint (here its process raises, as when the driver
+    is killed) continues with `f3ocus run --resume RUN_DIR` in the same MLflow run, and ends
+    exactly where an uninterrupted run ends."""
+    from f3ocus_ray.cli import main
+    from f3ocus_ray.platform.experiment import RunOptions
+
+    cfg = small_config(
+        small_vqa, tmp_path, "federation.rounds=3", "training.local_steps=4",
+        "federation.strategy=random",
+    )  # fmt: skip
+    full = run_experiment(cfg, options=RunOptions(run_dir=tmp_path / "runs" / "full"))
+
+    class Died(Exception):
+        pass
+
+    def die_after_round_2(res, ckpt):
+        if res.round == 2:
+            raise Died
+
+    run_dir = tmp_path / "runs" / "died"
+    with pytest.raises(Died):
+        run_experiment(cfg, options=RunOptions(run_dir=run_dir, on_round=die_after_round_2))
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri)
+    exp = client.get_experiment_by_name("test").experiment_id
+    (died,) = [r for r in client.search_runs([exp]) if r.info.run_name == "died"]
+    assert died.info.status == "FAILED" and load_checkpoint(run_dir / "checkpoint.pt")["round"] == 2
+
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    (run,) = [r for r in client.search_runs([exp]) if r.info.run_name == "died"]  # the same run
+    assert run.info.run_id == died.info.run_id and run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "score")
+    assert [m.step for m in history] == [1, 2, 3]
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == [
+        r["score"] for r in full.rounds
+    ]
+    a, b = (
+        load_checkpoint(run_dir / "checkpoint.pt"),
+        load_checkpoint(full.run_dir / "checkpoint.pt"),
+    )
+    for name in b["state"]:
+        np.testing.assert_array_equal(a["state"][name], b["state"][name])

@@ -8,16 +8,14 @@ the prompt is inserted, so the prompt can be scored through the same vmapped pat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from f3ocus_ray.models.split import PrefixSplit
 
-if TYPE_CHECKING:
-    from f3ocus_ray.models.promptfl import PromptedVisionLanguageClassifier
-    from f3ocus_ray.models.vilt_nets import VisionLanguageClassifier
+# The models split here are vilt_nets.VisionLanguageClassifier and, for the prompted split,
+# promptfl.PromptedVisionLanguageClassifier; both import this module, so it types them as
+# nn.Module (no import back).
 
 _EMBEDDINGS = "net.vilt.embeddings."
 
@@ -33,11 +31,11 @@ def _additive_mask(config, hidden: Tensor, mask: Tensor) -> Tensor:
     )
 
 
-def _frozen(model: VisionLanguageClassifier) -> frozenset[str]:
+def _frozen(model: nn.Module) -> frozenset[str]:
     return frozenset(n for n, _ in model.named_parameters() if n.startswith(_EMBEDDINGS))
 
 
-def vilt_prefix_split(model: VisionLanguageClassifier) -> PrefixSplit:
+def vilt_prefix_split(model: nn.Module) -> PrefixSplit:
     """`VisionLanguageClassifier.split_frozen_prefix`: the embeddings | encoder and head."""
     vilt = model.net.vilt
     size = vilt.config.image_size
@@ -52,20 +50,20 @@ def vilt_prefix_split(model: VisionLanguageClassifier) -> PrefixSplit:
         )
         return hidden, _additive_mask(vilt.config, hidden, mask)
 
-    def body(m: VisionLanguageClassifier, hidden: Tensor, additive_mask: Tensor) -> Tensor:
+    def body(m: nn.Module, hidden: Tensor, additive_mask: Tensor) -> Tensor:
         return _encode(m, hidden, additive_mask)
 
     return PrefixSplit(prefix=prefix, body=body, prefix_params=_frozen(model))
 
 
-def _encode(m: VisionLanguageClassifier, hidden: Tensor, additive_mask: Tensor) -> Tensor:
+def _encode(m: nn.Module, hidden: Tensor, additive_mask: Tensor) -> Tensor:
     v = m.net.vilt
     for layer in v.encoder.layer:
         hidden = layer(hidden, additive_mask)[0]
     return m.net.classifier(v.pooler(v.layernorm(hidden)))
 
 
-def prompted_prefix_split(model: PromptedVisionLanguageClassifier) -> PrefixSplit:
+def prompted_prefix_split(model: nn.Module) -> PrefixSplit:
     """PromptFL: the prompt enters before the text embeddings' position embeddings and
     LayerNorm, so those move into the body; the image embeddings and the word lookups (the
     non-vmappable part) stay in the prefix, with the attention mask (the prompt is all ones)."""
@@ -87,9 +85,7 @@ def prompted_prefix_split(model: PromptedVisionLanguageClassifier) -> PrefixSpli
         shape = image.new_empty((n, mask.shape[1], image.shape[-1]))  # the mask's metadata
         return words, image, _additive_mask(vilt.config, shape, mask)
 
-    def body(
-        m: PromptedVisionLanguageClassifier, words: Tensor, image: Tensor, additive_mask: Tensor
-    ) -> Tensor:
+    def body(m: nn.Module, words: Tensor, image: Tensor, additive_mask: Tensor) -> Tensor:
         emb = m.net.vilt.embeddings
         text = emb.text_embeddings(inputs_embeds=m.insert_prompt(words))
         modality = torch.zeros(text.shape[:2], dtype=torch.long, device=text.device)

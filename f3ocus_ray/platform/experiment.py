@@ -17,11 +17,11 @@ from typing import Any
 
 import ray
 
-from f3ocus_ray.config import ExperimentConfig
+from f3ocus_ray.config import ExperimentConfig, load_config
 from f3ocus_ray.errors import TrainingDiverged, UserError
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
-from f3ocus_ray.platform.checkpoint import save_checkpoint
+from f3ocus_ray.platform.checkpoint import load_checkpoint, save_checkpoint
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address, worker_bundles
 from f3ocus_ray.platform.prepare import PreparedExperiment, prepare
 from f3ocus_ray.platform.ray_session import ensure_ray
@@ -96,6 +96,33 @@ def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperi
         f"selected units, round {res.round}",
         f"masks/round_{res.round:03d}.png",
     )
+
+
+def _tracker(cfg: ExperimentConfig, run_dir: Path) -> RunTracker:
+    """The run's MLflow run, keyed by its folder: `resume_experiment` finds it again."""
+    key = f"run:{run_dir.resolve()}"
+    return RunTracker(cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, cfg.flat(), key=key)
+
+
+def resume_experiment(
+    run_dir: str | Path, progress: Callable[[str], None] = log.info
+) -> RunSummary:
+    """Continue a run whose process or driver died, from its folder (the resolved config.yaml
+    and the last round's checkpoint.pt), in the same MLflow run. Its rounds are computed as an
+    uninterrupted run's would be (every draw is seeded by (seed, round, client))."""
+    run_dir = Path(run_dir)
+    ckpt = run_dir / "checkpoint.pt"
+    if not (run_dir / "config.yaml").is_file() or not ckpt.is_file():
+        raise UserError(f"{run_dir}: not a run folder (needs config.yaml and checkpoint.pt)")
+    cfg = load_config(run_dir / "config.yaml")
+    resume = load_checkpoint(ckpt)
+    if resume["round"] >= cfg.federation.rounds:
+        raise UserError(f"{run_dir}: nothing to resume, all {cfg.federation.rounds} rounds ran")
+    tracker = _tracker(cfg, run_dir) if cfg.tracking.enabled else None
+    logged = tracker.logged_steps() if tracker is not None else 0
+    options = RunOptions(run_dir=run_dir, tracker=tracker, resume=resume, logged_rounds=logged)
+    with tracker or contextlib.nullcontext():  # FINISHED, or FAILED again if it raises
+        return run_experiment(cfg, progress, options)
 
 
 def _check_finite(res: RoundResult) -> None:
@@ -195,7 +222,7 @@ def run_experiment(
     if opts.tracker is not None:
         tracking = contextlib.nullcontext(opts.tracker)
     elif cfg.tracking.enabled:
-        tracking = RunTracker(cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, cfg.flat())
+        tracking = _tracker(cfg, run_dir)
     else:
         tracking = contextlib.nullcontext(None)
     with tracking as tracker:  # a run that raises is marked FAILED
