@@ -370,6 +370,17 @@ class EngineConfig(_Strict):
     )
     max_worker_restarts: int = Field(3, ge=0, le=1000)
     address: str | None = Field(None, description="Ray cluster address; null = start local Ray")
+    data_cache_dir: str | None = Field(
+        None,
+        description="folder of the decoded cache (each client split decoded once, shared by the "
+        "workers of a node, read per batch); null = .f3ocus-cache under the data set's folder",
+    )
+    worker_cache_mb: float = Field(
+        1024.0,
+        ge=0,
+        description="MiB of client splits a worker holds in memory (on its device), least "
+        "recently used evicted first; a larger split streams from the decoded cache; 0 = stream all",
+    )
 
     @field_validator("resources_per_worker")
     @classmethod

@@ -7,7 +7,8 @@ micro-F1 for multi-label and mixed data sets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,23 +16,100 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def normalise_pixels(images: torch.Tensor) -> torch.Tensor:
+    """(n, H, W, 3) uint8 -> (n, 3, H, W) float32 in [-1, 1]; elementwise, so a batch
+    normalised alone equals the same rows of the whole split normalised at once."""
+    return (images.permute(0, 3, 1, 2).float() / 127.5 - 1.0).contiguous()
+
+
+@dataclass(frozen=True)
+class MappedRows:
+    """The rows of one ``.npy`` file, read on indexing: `rows[idx]` maps the file, copies
+    rows `idx` (in that order), unmaps it and returns them as a tensor on `device` (pixels
+    normalised when `pixels`). Mapping per batch keeps the process's resident memory at one
+    batch however large the file: pages of a long-lived map would count in its RSS."""
+
+    path: Path
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    offset: int  # bytes before the array (the .npy header)
+    pixels: bool = False
+    device: torch.device = torch.device("cpu")
+
+    @classmethod
+    def open(cls, path: Path, *, pixels: bool = False) -> MappedRows:
+        head = np.load(path, mmap_mode="r")
+        try:
+            return cls(Path(path), head.shape, head.dtype, head.offset, pixels)
+        finally:
+            head._mmap.close()  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx: torch.Tensor | np.ndarray | slice) -> torch.Tensor:
+        if isinstance(idx, torch.Tensor):
+            idx = idx.cpu().numpy()
+        if not isinstance(idx, slice):
+            idx = np.asarray(idx, dtype=np.int64)
+        if self.shape[0] == 0:
+            rows = np.empty((0, *self.shape[1:]), self.dtype)[idx]
+        else:
+            mm = np.memmap(self.path, self.dtype, "r", self.offset, self.shape)
+            try:
+                rows = np.array(mm[idx])
+            finally:
+                mm._mmap.close()  # type: ignore[attr-defined]
+        t = torch.from_numpy(rows)
+        # normalised on the CPU, as the in-memory path does before its one move to the device
+        return (normalise_pixels(t) if self.pixels else t).to(self.device)
+
+    def to(self, device: torch.device | str) -> MappedRows:
+        return replace(self, device=torch.device(device))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole split once loaded (pixels as float32)."""
+        n = int(np.prod(self.shape)) if self.shape else 0
+        return n * (4 if self.pixels else self.dtype.itemsize)
+
+
+Rows = torch.Tensor | MappedRows  # a split's field: in memory, or read per batch from disk
+
+
 @dataclass
 class ClientTensors:
-    """One client's split, model-ready: images normalised to [-1, 1], questions tokenised."""
+    """One client's split, model-ready: images normalised to [-1, 1], questions tokenised.
 
-    pixel_values: torch.Tensor  # (n, 3, H, W) float32
-    input_ids: torch.Tensor  # (n, T) int64
-    attention_mask: torch.Tensor  # (n, T) int64
+    Each field is a tensor (the whole split in memory) or :class:`MappedRows` (read from the
+    decoded cache per batch); indexing either gives the same batch tensor."""
+
+    pixel_values: Rows  # (n, 3, H, W) float32
+    input_ids: Rows  # (n, T) int64
+    attention_mask: Rows  # (n, T) int64
     # (n,) int64 answer ids (vqa), (n, C) float32 multi-hot (multilabel), or (n, T) int64 next
     # tokens (generative: targets[:, t] is the token logits[:, t] must predict, -100 where no
     # loss: prompt and padding; see f3ocus_ray/data/generative.py)
-    targets: torch.Tensor
+    targets: Rows
     task: str  # the client's own task: "vqa" | "multilabel" | "generative"
     # the client's head: outputs [lo, hi) of a model shared by tasks (mixed data sets); None = all
     outputs: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return self.pixel_values.shape[0]
+
+    @property
+    def streamed(self) -> bool:
+        """Read from disk per batch (else held in memory)."""
+        return isinstance(self.pixel_values, MappedRows)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the split takes in memory once loaded."""
+        fields = (self.pixel_values, self.input_ids, self.attention_mask, self.targets)
+        return sum(
+            f.nbytes if isinstance(f, MappedRows) else f.element_size() * f.numel() for f in fields
+        )
 
     @classmethod
     def from_arrays(
@@ -43,9 +121,8 @@ class ClientTensors:
         task: str,
         outputs: tuple[int, int] | None = None,
     ) -> ClientTensors:
-        pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         return cls(
-            pixel_values=(pixels.float() / 127.5 - 1.0).contiguous(),
+            pixel_values=normalise_pixels(torch.from_numpy(np.ascontiguousarray(images))),
             input_ids=torch.as_tensor(input_ids, dtype=torch.long),
             attention_mask=torch.as_tensor(attention_mask, dtype=torch.long),
             targets=torch.as_tensor(targets),

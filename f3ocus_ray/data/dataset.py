@@ -119,21 +119,30 @@ class FederatedDataset:
         images = np.empty((len(recs), s, s, 3), dtype=np.uint8)
         for i, r in enumerate(recs):
             images[i] = read_image(self.root, r, s)
+        targets = self.targets_of(client, recs)
+        questions = self.split_questions(client, recs)
         if self.client_task(client) == "vqa":
+            qtypes = [r.question_type for r in recs]
             return ClientData(
-                client,
-                split,
-                images,
-                [r.question for r in recs],  # type: ignore[misc]
-                answer_ids=np.array([self._answer_index[r.answer] for r in recs], dtype=np.int64),
-                question_types=[r.question_type for r in recs],
+                client, split, images, questions, answer_ids=targets, question_types=qtypes
             )
+        return ClientData(client, split, images, questions, label_matrix=targets)
+
+    def targets_of(self, client: str, recs: list[Record]) -> np.ndarray:
+        """The targets of these records of one client: answer ids (n,) int64 (VQA) or the
+        multi-hot label matrix (n, K) float32 (classification)."""
+        if self.client_task(client) == "vqa":
+            return np.array([self._answer_index[r.answer] for r in recs], dtype=np.int64)
         labels = np.zeros((len(recs), len(self.labels)), dtype=np.float32)
         for i, r in enumerate(recs):
             labels[i, [self._label_index[lab] for lab in r.labels or ()]] = 1.0
-        return ClientData(
-            client, split, images, [CLASSIFICATION_PROMPT] * len(recs), label_matrix=labels
-        )
+        return labels
+
+    def split_questions(self, client: str, recs: list[Record]) -> list[str]:
+        """The questions of these records (the fixed prompt for classification)."""
+        if self.client_task(client) == "vqa":
+            return [r.question for r in recs]  # type: ignore[misc]
+        return [CLASSIFICATION_PROMPT] * len(recs)
 
     def preload(self) -> FederatedDataset:
         """Decode every image now (surfaces unreadable images at once)."""

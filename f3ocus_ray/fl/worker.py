@@ -46,6 +46,10 @@ class WorkerSpec:
     training: TrainingConfig
     torch_threads: int
     scoring: ScoringConfig | None = None
+    # the decoded cache's folder (None: .f3ocus-cache under the data set) and the MiB of
+    # client splits a worker holds in memory (larger ones stream from that cache per batch)
+    data_cache_dir: str | None = None
+    worker_cache_mb: float = 1024.0
 
 
 @dataclass
@@ -70,12 +74,10 @@ class ClientWorker:
         self.model, self.space = build_model(spec.model)
         self._params = dict(self.model.named_parameters())
         self._loaded: dict[str, int] = {}
-        self._tensors: dict[tuple[str, str], ClientTensors] = {}
-        self._dataset: Any = None
+        self._splits: Any = None  # SplitLRU, opened on first use
         # FLOPs per sample depend only on which units train (backward stops at the first one;
         # every client's inputs have the same padded shapes): measured once per mask, reused
         self._flops: dict[bytes, float] = {}
-        self._tokenizer: Any = None
         # the unit mode's client-side hooks (a no-op for all but FedDAT)
         mode = get_unit_mode(spec.model.unit_mode)
         self.method = mode.client_method(self.model, self.space, spec.model)
@@ -94,24 +96,27 @@ class ClientWorker:
 
     # -- data ----------------------------------------------------------------------------
     def _client(self, client: str, split: str) -> ClientTensors:
-        key = (client, split)
-        if key not in self._tensors:
-            from f3ocus_ray.data.client_tensors import load_client_tensors, open_dataset
+        if self._splits is None:
+            from f3ocus_ray.data.client_tensors import open_dataset
+            from f3ocus_ray.data.decoded_cache import DecodedCache
+            from f3ocus_ray.data.split_lru import SplitLRU
 
-            if self._dataset is None:
-                self._dataset, self._tokenizer = open_dataset(
-                    self.spec.data_path, self.spec.image_size, self.spec.tokenizer_json
-                )
-            m = self.spec.model
-            self._tensors[key] = load_client_tensors(
-                self._dataset,
-                self._tokenizer,
-                client,
-                split,
-                self.spec.max_text_len,
+            sp, m = self.spec, self.spec.model
+            ds, tok = open_dataset(sp.data_path, sp.image_size, sp.tokenizer_json)
+            cache = DecodedCache(
+                ds,
+                tok,
+                sp.tokenizer_json,
+                sp.max_text_len,
                 answer_len=m.max_answer_length if is_generative(m.name) else None,
-            ).to(next(self.model.parameters()).device)
-        return self._tensors[key]
+                root=sp.data_cache_dir,
+            )
+            self._splits = SplitLRU(
+                lambda key: cache.open(*key),
+                int(sp.worker_cache_mb * 2**20),
+                next(self.model.parameters()).device,
+            )
+        return self._splits.get((client, split))
 
     def preload(self, clients: list[str]) -> int:
         """Decode these clients' splits now rather than on first use; returns samples held."""

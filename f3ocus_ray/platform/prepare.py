@@ -4,6 +4,7 @@ before Ray starts or an MLflow run is created."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.fl.executors import RayPool
@@ -53,6 +54,11 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         training=cfg.training,
         torch_threads=max(1, int(eng.cpus_per_worker)),
         scoring=cfg.effective_scoring(),
+        # absolute: the workers' current folder is not the launcher's
+        data_cache_dir=(
+            str(Path(eng.data_cache_dir).expanduser().resolve()) if eng.data_cache_dir else None
+        ),
+        worker_cache_mb=eng.worker_cache_mb,
     )
     spec = DriverSpec(
         clients=facts.clients,
