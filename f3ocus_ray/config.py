@@ -70,7 +70,13 @@ class SyntheticDataConfig(_Strict):
         "3 MedVQA-FL clients + n_clients multilabel clients, one model with two heads (Task 6)",
     )
     seed: Seed = 0
-    scale: float = Field(0.002, gt=0, le=100, description="fraction of the paper's client sizes")
+    scale: float = Field(
+        0.002,
+        gt=0,
+        le=100,
+        description="vqa, mixed: fraction of the paper's client sizes (1.0: MedVQA-FL's 707,962 "
+        "triplets)",
+    )
     min_per_client: int = Field(40, ge=5, le=10_000_000)
     n_clients: int = Field(
         4, ge=1, le=1_000_000, description="multilabel, mixed: classification clients"
@@ -78,6 +84,13 @@ class SyntheticDataConfig(_Strict):
     alpha: float = Field(0.5, gt=0, description="multilabel, mixed: Dirichlet concentration")
     samples_per_client: int = Field(
         250, ge=5, le=10_000_000, description="multilabel, mixed and domain_gap: samples per client"
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="processes that render the images (the files are the same for any number; "
+        "not part of the set's cache key)",
     )
 
 

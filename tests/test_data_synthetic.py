@@ -256,9 +256,36 @@ def test_cli_synth_takes_the_config_defaults_and_tasks_and_writes_what_synthesiz
         tmp_path / "direct", task="mixed", seed=3, image_size=16, alpha=0.5, **small
     )
     assert _files(cli_out) == _files(direct)
+    assert "synthesize" in capsys.readouterr().err  # the progress bar
 
     # a value the config refuses is a one-line error, and nothing is written
     assert main(["data", "synth", "--out", str(tmp_path / "bad"), "--min-per-client", "2"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --min-per-client: ") and err.count("\n") == 1
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("task", ["vqa", "mixed"])
+def test_one_or_two_processes_write_the_same_files(tmp_path, monkeypatch, task):
+    import f3ocus_ray.data.synthetic as synthetic
+
+    monkeypatch.setattr(synthetic, "_chunk_size", lambda image_size: 4)  # many jobs
+    kw = {**TINY, "task": task, "n_clients": 2, "samples_per_client": 5}
+    one = synthesize(tmp_path / "one", **kw, workers=1)
+    two = synthesize(tmp_path / "two", **kw, workers=2, progress=True)
+    assert _files(one) == _files(two) and len(_files(one)) > 20
+
+
+def test_scale_one_gives_medvqa_fl_published_sizes():
+    sizes = client_sizes(1.0, 0)
+    assert sizes == {c.name: c.paper_count for c in MEDVQA_FL_CLIENTS}
+    assert sum(sizes.values()) == 707_962  # the paper's total
+
+
+def test_the_synthetic_cache_key_ignores_the_number_of_processes():
+    from f3ocus_ray.config import DataConfig
+    from f3ocus_ray.platform.data_prep import synthetic_path
+
+    a = DataConfig(synthetic={"workers": 1})
+    assert synthetic_path(a) == synthetic_path(DataConfig(synthetic={"workers": 4}))
+    assert synthetic_path(a) != synthetic_path(DataConfig(synthetic={"scale": 0.004}))

@@ -17,6 +17,7 @@ objects.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -37,6 +38,7 @@ __all__ = [
     "DatasetWriter",
     "Record",
     "Sample",
+    "encode_png",
     "read_annotations",
     "read_image",
 ]
@@ -180,6 +182,18 @@ def read_annotations(root: str | Path) -> list[Record]:
     return records
 
 
+def encode_png(image: np.ndarray) -> bytes:
+    """A uint8 (H, W) or (H, W, 3) array as the PNG bytes the writer stores."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+        raise DataError(
+            f"image must be a uint8 (H, W) or (H, W, 3) array, got {arr.dtype} {arr.shape}"
+        )
+    out = io.BytesIO()
+    Image.fromarray(arr).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
 def read_image(root: Path, rec: Record, image_size: int | None = None) -> np.ndarray:
     """Decode one record's image as RGB uint8, resized to image_size x image_size if given."""
     try:
@@ -245,28 +259,24 @@ class DatasetWriter:
         self._tmp.chmod(0o755)
         return self
 
-    def _add(self, image: np.ndarray, rec: Record) -> Record:
+    def _add(self, png: bytes, rec: Record) -> Record:
         if self._tmp is None:
             raise RuntimeError("DatasetWriter must be used as a context manager")
         if rec.split not in SPLITS:
             raise DataError(f"unknown split {rec.split!r} (expected 'train' or 'test')")
-        arr = np.asarray(image)
-        if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
-            raise DataError(
-                f"image must be a uint8 (H, W) or (H, W, 3) array, got {arr.dtype} {arr.shape}"
-            )
         folder = _UNSAFE.sub("_", rec.client) or "_"
         n = self._counts.get(folder, 0)
         self._counts[folder] = n + 1
         rel = f"images/{folder}/{n:06d}.png"
         (self._tmp / "images" / folder).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(arr).save(self._tmp / rel, compress_level=1)
+        (self._tmp / rel).write_bytes(png)
         rec = replace(rec, image=rel, line=len(self._records) + 1)
         self._records.append(rec)
         return rec
 
-    def add(self, sample: Sample) -> Record:
-        """Add one sample (its image an array); returns its record."""
+    def add(self, sample: Sample, png: bytes | None = None) -> Record:
+        """Add one sample (its image an array, or already encoded by :func:`encode_png` as
+        `png`, e.g. in a worker process); returns its record."""
         if sample.labels is not None:
             if sample.question is not None or sample.answer is not None:
                 raise DataError(f"{sample.where}: sample has both labels and a question/answer")
@@ -282,7 +292,7 @@ class DatasetWriter:
                 sample.answer,
                 question_type=sample.question_type,
             )
-        return self._add(sample.image, rec)
+        return self._add(encode_png(sample.image) if png is None else png, rec)  # type: ignore[arg-type]
 
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self._tmp is not None

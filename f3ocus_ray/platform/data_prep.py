@@ -56,14 +56,24 @@ def synthesize_from_config(
     image_size: int,
     *,
     overwrite: bool = False,
+    progress: bool = True,
 ) -> Path:
-    """Write the synthetic set that `synthetic` describes, at `image_size` pixels."""
-    return synthesize(out_dir, image_size=image_size, overwrite=overwrite, **synthetic.model_dump())
+    """Write the synthetic set that `synthetic` describes, at `image_size` pixels, showing a
+    progress bar on stderr."""
+    return synthesize(
+        out_dir,
+        image_size=image_size,
+        overwrite=overwrite,
+        progress=progress,
+        **synthetic.model_dump(),
+    )
 
 
 def synthetic_path(cfg: DataConfig) -> Path:
-    """A cache folder keyed by everything that determines the synthetic set."""
-    key = json.dumps({**cfg.synthetic.model_dump(), "image_size": cfg.image_size}, sort_keys=True)
+    """A cache folder keyed by everything that determines the synthetic set (not `workers`:
+    the files are the same for any number), so an existing identical set is reused."""
+    fields = cfg.synthetic.model_dump(exclude={"workers"})
+    key = json.dumps({**fields, "image_size": cfg.image_size}, sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return Path(cfg.cache_dir) / f"synthetic-{cfg.synthetic.task}-{digest}"
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..format import DataError, Sample
 from .draw import box_blur
 from .images import render
-from .plan import question_type_schedule, split_mask
+from .plan import local_window, question_type_schedule, split_mask
 from .questions import MODALITY_SPECS, make_question, sample_attributes
 
 
@@ -91,17 +91,25 @@ def apply_style(image: np.ndarray, style: SourceStyle, rng: np.random.Generator)
 
 
 def generate_domain_gap(
-    *, seed: int = 0, samples_per_client: int = 150, image_size: int = 64
+    *,
+    seed: int = 0,
+    samples_per_client: int = 150,
+    image_size: int = 64,
+    window: range | None = None,
 ) -> Iterator[Sample]:
-    """Yield the 5 sources' triplets, source by source (80/20 split per source)."""
+    """Yield the 5 sources' triplets, source by source (80/20 split per source; ``window``:
+    only the samples at these positions of the sequence)."""
     if samples_per_client < 5:
         raise DataError(f"samples_per_client must be >= 5, got {samples_per_client}")
     for si, style in enumerate(DOMAIN_GAP_SOURCES):
-        plan = np.random.default_rng([seed, 100 + si, 0])
         n = samples_per_client
+        mine = local_window(window, si * n, n)
+        if not mine:
+            continue
+        plan = np.random.default_rng([seed, 100 + si, 0])
         types = question_type_schedule(n, plan)
         is_test = split_mask(n, plan)
-        for i in range(n):
+        for i in mine:
             rng = np.random.default_rng([seed, 100 + si, 1, i])
             modality = style.modalities[int(rng.integers(len(style.modalities)))]
             spec = MODALITY_SPECS[modality]

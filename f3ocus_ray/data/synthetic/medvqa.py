@@ -16,7 +16,7 @@ import numpy as np
 
 from ..format import DataError, Sample
 from .images import render
-from .plan import check_seed, question_type_schedule, split_mask
+from .plan import check_seed, local_window, question_type_schedule, split_mask
 from .questions import MODALITY_SPECS, make_question, sample_attributes
 
 __all__ = [
@@ -74,10 +74,12 @@ def generate_vqa(
     min_per_client: int = 40,
     image_size: int = 64,
     clients: Sequence[str] | None = None,
+    window: range | None = None,
 ) -> Iterator[Sample]:
     """Yield the synthetic MedVQA-FL triplets, client by client in the paper's order.
 
-    ``clients`` restricts generation to a subset (same samples as in the full set).
+    ``clients`` restricts generation to a subset (same samples as in the full set);
+    ``window``, to the samples at these positions of the (restricted) sequence.
     """
     check_seed(seed)
     if image_size < 8:
@@ -87,15 +89,19 @@ def generate_vqa(
     for name in clients or ():
         if name not in known:
             raise DataError(f"unknown client {name!r}; known: {', '.join(known)}")
+    offset = 0
     for ci, info in enumerate(MEDVQA_FL_CLIENTS):
         if clients is not None and info.name not in clients:
             continue
         n = sizes[info.name]
+        mine, offset = local_window(window, offset, n), offset + n
+        if not mine:
+            continue
         spec = MODALITY_SPECS[info.name]
         plan = np.random.default_rng([seed, ci, 0])
         types = question_type_schedule(n, plan)
         is_test = split_mask(n, plan)
-        for i in range(n):
+        for i in mine:
             rng = np.random.default_rng([seed, ci, 1, i])
             attrs = sample_attributes(spec, types[i], rng)
             question, answer = make_question(spec, types[i], attrs, rng)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..format import DataError, Sample
 from .draw import Canvas, blob, disc, ellipse, gauss, paint, smooth_noise, to_uint8
-from .plan import split_mask
+from .plan import local_window, split_mask
 
 __all__ = [
     "FINDINGS",
@@ -153,16 +153,21 @@ def generate_multilabel(
     alpha: float = 0.5,
     samples_per_client: int = 250,
     image_size: int = 64,
+    window: range | None = None,
 ) -> Iterator[Sample]:
-    """Yield ``samples_per_client`` labelled chest X-rays per client, 80/20 split per client."""
+    """Yield ``samples_per_client`` labelled chest X-rays per client, 80/20 split per client
+    (``window``: only the samples at these positions of the sequence)."""
     if samples_per_client < 1:
         raise DataError(f"samples_per_client must be >= 1, got {samples_per_client}")
     dists = client_label_distributions(n_clients, alpha, seed)
     width = len(str(n_clients - 1))
     for ci in range(n_clients):
+        mine = local_window(window, ci * samples_per_client, samples_per_client)
+        if not mine:
+            continue
         name = f"client_{ci:0{width}d}"
         is_test = split_mask(samples_per_client, np.random.default_rng([seed, 100_000 + ci, 0]))
-        for i in range(samples_per_client):
+        for i in mine:
             rng = np.random.default_rng([seed, 100_000 + ci, 1, i])
             labels = _draw_labels(dists[ci], rng)
             image = render_chest(labels, rng, image_size)

@@ -14,7 +14,13 @@ import numpy as np
 from ..format import DataError
 from .questions import QUESTION_TYPES, TYPE_PROPORTIONS
 
-__all__ = ["TEST_FRACTION", "check_seed", "question_type_schedule", "split_mask"]
+__all__ = [
+    "TEST_FRACTION",
+    "check_seed",
+    "local_window",
+    "question_type_schedule",
+    "split_mask",
+]
 
 TEST_FRACTION = 0.2
 
@@ -22,6 +28,15 @@ TEST_FRACTION = 0.2
 def check_seed(seed: int) -> None:
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def local_window(window: range | None, offset: int, n: int) -> range:
+    """The indices of a client's samples (positions ``offset .. offset + n - 1`` of the whole
+    set) that fall in ``window`` (all of them when None): a generator renders only those, so
+    parallel workers each render a slice and their slices, concatenated, are the whole set."""
+    if window is None:
+        return range(n)
+    return range(max(0, window.start - offset), max(0, min(n, window.stop - offset)))
 
 
 def split_mask(
