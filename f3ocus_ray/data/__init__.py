@@ -5,8 +5,10 @@ writer takes, the atomic writer), ``dataset`` (loader), ``tokenizer`` (offline W
 ``baselines`` (blind baselines), ``generative`` (prompt + answer sequences of the generative
 families). Beside it: ``synthetic/`` (the deterministic generators and :func:`synthesize`:
 MedVQA-FL, domain gap, multi-label), ``convert/`` (readers of the real releases, and
-``merge``) and ``client_tensors`` (a worker's tensors of one client's split; imports torch,
-so it is not re-exported here).
+``merge``), and a worker's view of the data, which imports torch and so is not re-exported
+here: ``client_tensors`` (one client's split as tensors), ``decoded_cache`` (splits decoded
+once into shared ``.npy`` files, read per batch) and ``split_lru`` (the splits a worker holds
+in memory, bounded, least recently used evicted first).
 """
 
 from .baselines import VQABaselines, blind_baselines, vqa_baselines

@@ -147,13 +147,12 @@ class DecodedCache:
             raise self._no_space(folder, need, free)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=self.root))
         try:
-            images = np.lib.format.open_memmap(
-                tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(len(recs), s, s, 3)
-            )
-            for i, r in enumerate(recs):  # one image in memory at a time
-                images[i] = read_image(ds.root, r, s)
-            images.flush()
-            del images
+            # written, not mapped: pages of a writable map would count in the worker's RSS
+            with open(tmp / "images.npy", "wb") as f:
+                header = {"descr": "|u1", "fortran_order": False, "shape": (len(recs), s, s, 3)}
+                np.lib.format.write_array_header_1_0(f, header)
+                for r in recs:  # one image in memory at a time
+                    f.write(np.ascontiguousarray(read_image(ds.root, r, s)).tobytes())
             for name, arr in (("input_ids", ids), ("attention_mask", mask), ("targets", targets)):
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
             outputs = ds.output_range(client) if task != "generative" else None
