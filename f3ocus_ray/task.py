@@ -38,11 +38,15 @@ class MappedRows:
 
     @classmethod
     def open(cls, path: Path, *, pixels: bool = False) -> MappedRows:
-        head = np.load(path, mmap_mode="r")
-        try:
-            return cls(Path(path), head.shape, head.dtype, head.offset, pixels)
-        finally:
-            head._mmap.close()  # type: ignore[attr-defined]
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            if fmt.read_magic(f) == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            if fortran:
+                raise ValueError(f"{path}: a Fortran-ordered array")
+            return cls(Path(path), tuple(shape), dtype, f.tell(), pixels)
 
     def __len__(self) -> int:
         return self.shape[0]
