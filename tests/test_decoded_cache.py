@@ -136,3 +136,49 @@ def test_the_in_memory_splits_are_bounded_least_recently_used_first(data_dir, tm
     got = small.get(("oct", "train"))
     assert got.streamed and not small.held
     assert isinstance(got.pixel_values, MappedRows)
+
+
+def test_a_federation_streaming_every_batch_ends_as_one_holding_every_split(data_dir, tmp_path):
+    """Through the worker: training, evaluation and LNTK scoring, 2 rounds, bit for bit."""
+    from f3ocus_ray.config import load_config
+    from f3ocus_ray.fl.executors import InProcessExecutor
+    from f3ocus_ray.fl.round import Federation
+    from f3ocus_ray.platform.prepare import prepare
+
+    def rounds(cache_mb):
+        cfg = load_config(
+            None,
+            [
+                f"data.path={data_dir}",
+                "data.clients=[oct, fundus]",
+                "data.image_size=24",
+                "model.num_layers=2",
+                "federation.budgets=1",
+                "federation.strategy=lntk",
+                "scoring.n_samples=4",
+                "training.local_steps=3",
+                "training.batch_size=4",
+                "engine.num_workers=1",
+                f"engine.data_cache_dir={tmp_path / 'cache'}",
+                f"engine.worker_cache_mb={cache_mb}",
+            ],
+        )
+        spec = prepare(cfg).driver_spec
+        executor = InProcessExecutor(replace(spec.worker, torch_threads=1))
+        try:
+            federation = Federation(spec, executor)
+            out = [federation.run_round() for _ in range(2)]
+            streamed = [t.streamed for t in executor.worker._splits._views.values()]
+            stats = executor.worker.cache_stats()
+            return out, federation.state, streamed, (stats["hits"], stats["misses"])
+        finally:
+            executor.close()
+
+    mem, mem_state, _, held = rounds(64)
+    stream, stream_state, streamed, none_held = rounds(0)
+    # 2 clients, 2 rounds of train, score and test: 4 splits loaded once, then held
+    assert held == (8, 4) and none_held == (0, 12) and all(streamed)
+    for a, b in zip(mem, stream, strict=True):
+        assert a.score == b.score and a.train_loss == b.train_loss and a.loss == b.loss
+        assert np.array_equal(a.raw_scores, b.raw_scores) and np.array_equal(a.masks, b.masks)
+    assert all(np.array_equal(mem_state[n], stream_state[n]) for n in mem_state)

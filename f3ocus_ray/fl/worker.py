@@ -118,6 +118,14 @@ class ClientWorker:
             )
         return self._splits.get((client, split))
 
+    def cache_stats(self) -> dict[str, float]:
+        """The in-memory split cache's counters: hits, misses, evictions and MiB held."""
+        lru = self._splits
+        if lru is None:
+            return {"hits": 0, "misses": 0, "evictions": 0, "held_mb": 0.0}
+        held = lru.held_bytes / 2**20
+        return {"hits": lru.hits, "misses": lru.misses, "evictions": lru.evictions, "held_mb": held}
+
     def preload(self, clients: list[str]) -> int:
         """Decode these clients' splits now rather than on first use; returns samples held."""
         return sum(len(self._client(c, s)) for c in clients for s in ("train", "test"))
