@@ -182,3 +182,14 @@ def test_a_federation_streaming_every_batch_ends_as_one_holding_every_split(data
         assert a.score == b.score and a.train_loss == b.train_loss and a.loss == b.loss
         assert np.array_equal(a.raw_scores, b.raw_scores) and np.array_equal(a.masks, b.masks)
     assert all(np.array_equal(mem_state[n], stream_state[n]) for n in mem_state)
+
+
+def test_an_unwritable_cache_folder_is_refused_before_any_worker(tmp_path):
+    from f3ocus_ray.errors import ConfigError
+    from f3ocus_ray.platform.data_prep import decoded_cache_dir
+
+    assert decoded_cache_dir(None, tmp_path) == str(tmp_path / ".f3ocus-cache")
+    assert decoded_cache_dir(str(tmp_path / "a" / "b"), tmp_path) == str(tmp_path / "a" / "b")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"^engine.data_cache_dir: .*file/c cannot be written"):
+        decoded_cache_dir(str(tmp_path / "file" / "c"), tmp_path)

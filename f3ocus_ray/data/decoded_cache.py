@@ -35,12 +35,11 @@ from f3ocus_ray.task import ClientTensors, MappedRows
 
 from .client_tensors import encode_split_text
 from .dataset import FederatedDataset
-from .format import ANNOTATIONS, DataError, read_image
+from .format import ANNOTATIONS, DECODED_CACHE, DataError, read_image
 from .tokenizer import QuestionTokenizer
 
-__all__ = ["DEFAULT_CACHE_FOLDER", "DecodedCache"]
+__all__ = ["DecodedCache"]
 
-DEFAULT_CACHE_FOLDER = ".f3ocus-cache"  # under the data set's folder
 _VERSION = 1  # bump when the layout or the decoding changes
 _FIELDS = ("images", "input_ids", "attention_mask", "targets")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -81,7 +80,7 @@ class DecodedCache:
         self.tokenizer = tokenizer
         self.max_len = max_len
         self.answer_len = answer_len
-        self.root = Path(root).expanduser() if root else ds.root / DEFAULT_CACHE_FOLDER
+        self.root = Path(root).expanduser() if root else ds.root / DECODED_CACHE
         self._key = _sha(
             _VERSION,
             _file_digest(ds.root / ANNOTATIONS),

@@ -32,6 +32,7 @@ from PIL import Image
 
 __all__ = [
     "ANNOTATIONS",
+    "DECODED_CACHE",
     "META",
     "SPLITS",
     "DataError",
@@ -47,6 +48,7 @@ from f3ocus_ray.errors import UserError
 
 ANNOTATIONS = "annotations.jsonl"
 META = "meta.json"
+DECODED_CACHE = ".f3ocus-cache"  # the decoded cache's default folder (data/decoded_cache.py)
 SPLITS = ("train", "test")
 _VQA_KEYS = ("question", "answer")
 

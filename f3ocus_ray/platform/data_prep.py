@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,13 @@ from f3ocus_ray.data import (
     synthesize,
     train_tokenizer,
 )
+from f3ocus_ray.data.format import DECODED_CACHE
 from f3ocus_ray.data.tokenizer import tokenizer_to_json
 from f3ocus_ray.errors import ConfigError
 
 __all__ = [
     "DataFacts",
+    "decoded_cache_dir",
     "ensure_synthetic",
     "prepare_data",
     "synthesize_from_config",
@@ -83,6 +86,23 @@ def ensure_synthetic(cfg: DataConfig) -> Path:
     if not (path / "annotations.jsonl").is_file():
         synthesize_from_config(path, cfg.synthetic, cfg.image_size)
     return path
+
+
+def decoded_cache_dir(cache_dir: str | None, data_path: Path) -> str:
+    """The decoded cache's folder as the workers get it: absolute (their current folder is not
+    the launcher's), `cache_dir` or `.f3ocus-cache` under the data set. Refused when neither it
+    nor its nearest existing parent is writable, before any worker tries."""
+    folder = Path(cache_dir).expanduser().resolve() if cache_dir else data_path / DECODED_CACHE
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not (probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)):
+        where = "engine.data_cache_dir" if cache_dir else f"the data set folder {data_path}"
+        raise ConfigError(
+            f"engine.data_cache_dir: {folder} cannot be written ({where} is read-only or not a "
+            "folder); set engine.data_cache_dir to a writable folder"
+        )
+    return str(folder)
 
 
 def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:

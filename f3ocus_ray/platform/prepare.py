@@ -4,7 +4,6 @@ before Ray starts or an MLflow run is created."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.fl.executors import RayPool
@@ -12,7 +11,7 @@ from f3ocus_ray.fl.round import DriverSpec
 from f3ocus_ray.fl.worker import WorkerSpec
 from f3ocus_ray.models import ModelSpec
 from f3ocus_ray.models.units import get_unit_mode
-from f3ocus_ray.platform.data_prep import DataFacts, prepare_data
+from f3ocus_ray.platform.data_prep import DataFacts, decoded_cache_dir, prepare_data
 
 
 @dataclass(frozen=True)
@@ -54,10 +53,7 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         training=cfg.training,
         torch_threads=max(1, int(eng.cpus_per_worker)),
         scoring=cfg.effective_scoring(),
-        # absolute: the workers' current folder is not the launcher's
-        data_cache_dir=(
-            str(Path(eng.data_cache_dir).expanduser().resolve()) if eng.data_cache_dir else None
-        ),
+        data_cache_dir=decoded_cache_dir(eng.data_cache_dir, facts.path),
         worker_cache_mb=eng.worker_cache_mb,
     )
     spec = DriverSpec(
