@@ -37,8 +37,16 @@ def _cache(path: Path, image_size: int = 32, root: Path | None = None):
     return ds, tok, DecodedCache(ds, tok, tokenizer_to_json(tok), 8, root=root)
 
 
-def _train_eval(data, steps=3):
+@pytest.fixture
+def one_thread():
+    """Exact float comparisons own their thread count (sums re-associate across threads)."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _train_eval(data, steps=3):
     ds_outputs = 200
     model, space = build_model(replace(TINY_SPEC, num_outputs=ds_outputs, vocab_size=120))
     params = space.apply(model, np.array([False, True, False, True]))
@@ -49,7 +57,9 @@ def _train_eval(data, steps=3):
     return stats, state, evaluate(model, data, 5, seed=4)
 
 
-def test_streaming_and_in_memory_paths_train_and_evaluate_bitwise_alike(data_dir, tmp_path):
+def test_streaming_and_in_memory_paths_train_and_evaluate_bitwise_alike(
+    data_dir, tmp_path, one_thread
+):
     ds, tok, cache = _cache(data_dir, root=tmp_path)
     in_memory = load_client_tensors(ds, tok, "oct", "train", 8)
     streamed = cache.open("oct", "train")
