@@ -289,3 +289,29 @@ def test_the_synthetic_cache_key_ignores_the_number_of_processes():
     a = DataConfig(synthetic={"workers": 1})
     assert synthetic_path(a) == synthetic_path(DataConfig(synthetic={"workers": 4}))
     assert synthetic_path(a) != synthetic_path(DataConfig(synthetic={"scale": 0.004}))
+
+
+def test_runs_starting_at_once_generate_the_synthetic_set_once(tmp_path, monkeypatch):
+    import threading
+
+    from f3ocus_ray.config import DataConfig
+    from f3ocus_ray.platform import data_prep
+
+    cfg = DataConfig(cache_dir=str(tmp_path), synthetic={"scale": 1e-6, "min_per_client": 5})
+    made = []
+    write = data_prep.synthesize_from_config
+
+    def counted(*args, **kwargs):
+        made.append(args)
+        return write(*args, progress=False)
+
+    monkeypatch.setattr(data_prep, "synthesize_from_config", counted)
+    paths = []
+    threads = [threading.Thread(target=lambda: paths.append(data_prep.ensure_synthetic(cfg)))]
+    threads.append(threading.Thread(target=lambda: paths.append(data_prep.ensure_synthetic(cfg))))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1 and len(paths) == 2 and paths[0] == paths[1]
+    assert (paths[0] / "annotations.jsonl").is_file()

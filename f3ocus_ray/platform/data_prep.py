@@ -8,6 +8,7 @@ becomes `synthesize(...)`'s arguments (the runs and `f3ocus data synth` both cal
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -82,9 +83,16 @@ def synthetic_path(cfg: DataConfig) -> Path:
 
 
 def ensure_synthetic(cfg: DataConfig) -> Path:
+    """The synthetic set `cfg` describes, generated on first use. Processes that start at once
+    (a grid's trials) generate it once: the others wait on a file lock, then reuse it."""
     path = synthetic_path(cfg)
-    if not (path / "annotations.jsonl").is_file():
-        synthesize_from_config(path, cfg.synthetic, cfg.image_size)
+    if (path / "annotations.jsonl").is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (path / "annotations.jsonl").is_file():
+            synthesize_from_config(path, cfg.synthetic, cfg.image_size)
     return path
 
 
