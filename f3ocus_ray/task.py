@@ -61,7 +61,8 @@ class MappedRows:
         else:
             mm = np.memmap(self.path, self.dtype, "r", self.offset, self.shape)
             try:
-                rows = np.array(mm[idx])
+                # a slice is a view of the map: copied before it closes; a fancy index copies
+                rows = np.array(mm[idx]) if isinstance(idx, slice) else np.asarray(mm[idx])
             finally:
                 mm._mmap.close()  # type: ignore[attr-defined]
         t = torch.from_numpy(rows)
