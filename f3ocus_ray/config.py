@@ -291,7 +291,10 @@ class ScoringConfig(_Strict):
     schedule: Literal[SCHEDULES] = "off"  # type: ignore[valid-type]
     every_k: int = Field(1, ge=1, le=1_000_000)
     chunk_size: int = Field(
-        16, ge=1, le=65_536, description="samples per vmap chunk (bounds memory)"
+        16,
+        ge=1,
+        le=65_536,
+        description="samples per vmap chunk; LNTK loss mode, SNR and Fisher hold at most chunk_size per-sample gradients of the largest unit (see f3ocus_ray/scoring/per_sample.py)",
     )
     tol: float = Field(1e-6, gt=0, description="Lanczos relative residual (logits mode)")
     max_iter: int = Field(

@@ -1,64 +1,175 @@
-"""Per-sample loss gradients of every unit in one vectorised pass, and their Gram matrices.
+"""Per unit, the n x n Gram matrix of the samples' loss gradients, in bounded memory.
 
-`vmap(grad(loss of one sample))` over chunks of `chunk_size` samples yields the gradients of all
-units at once; each unit's rows land in its own (n, d_l) matrix J_l. Where an op cannot be
-vmapped the same per-sample function runs in a Python loop instead (same numbers, slower).
-Memory: the J_l of all units (n x sum d_l floats) plus one chunk's activations.
+G_l = J_l J_lᵀ, row i of J_l the flattened gradient of sample i's loss w.r.t. unit l. The rows
+come from `vmap(grad(loss of one sample))` over at most `chunk_size` samples per call; where an
+op cannot be vmapped the same per-sample function runs in a Python loop (same numbers, slower).
+
+Memory. With c = `chunk_size`, d_max the parameters of the largest unit and the budget
+B = c x d_max per-sample gradient floats, at most B such floats are alive at any time:
+
+    peak ≈ model + activations of one vmapped call (≤ c samples)
+           + c x d_max x 4 bytes (float32 per-sample gradients) + n² x 8 bytes (one kernel)
+           + column slices for the float64 products (≤ c x 2¹⁶ x 8 bytes)
+
+Consecutive units whose whole J (n rows) fits in B together are computed in one pass (small
+units: adapters, LoRA, LayerNorms). A unit whose n rows do not fit is done in row blocks of
+b = max(1, ⌊B / (2 d_l)⌋) samples (c/2 for the largest unit): G's block (i, j) needs blocks i and
+j alive together, so block j is recomputed for every i ≤ j. Compute per such unit: k(k+1)/2
+vmapped calls of b samples, k = ⌈n / b⌉, i.e. about n²/c + n/2 per-sample gradients instead of n:
+memory is traded for time, and a larger `chunk_size` buys the time back.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
-from f3ocus_ray.scoring.problem import ScoringProblem, flatten_units
+from f3ocus_ray.scoring.problem import ScoringProblem
 
 log = logging.getLogger(__name__)
 
+Grads = dict[str, Tensor]
+COLUMNS = 1 << 16  # columns per float64 product: bounds the float64 copies of the float32 rows
 
-def per_sample_gradients(problem: ScoringProblem) -> list[Tensor]:
-    """Per unit l, J_l of shape (n, d_l): row i is the flattened gradient of sample i's loss."""
-    targets, loss_fn = problem.require_loss()
-    fn = problem.function()
-    primals = fn.primals(problem.names)
 
-    def sample_loss(params: dict[str, Tensor], target: Tensor, *x: Tensor) -> Tensor:
-        return loss_fn(fn.one(params, *x), target.unsqueeze(0))
+class _RowSource:
+    """Per-sample loss gradients w.r.t. some of the problem's parameters, for a slice of samples
+    (vmapped `chunk_size` samples at a time, or a per-sample loop once vmap has failed)."""
 
-    one = grad(sample_loss)
-    batched = vmap(one, in_dims=(None, 0) + (0,) * len(fn.inputs))
-    n = fn.n
-    sizes = [sum(primals[name].numel() for name in unit) for unit in problem.units]
-    dtype = next(iter(primals.values())).dtype
-    out = [torch.empty(n, d, dtype=dtype, device=targets.device) for d in sizes]
-    vectorised = True
-    for start in range(0, n, problem.chunk_size):
-        sl = slice(start, min(start + problem.chunk_size, n))
-        grads = None
-        if vectorised:
+    def __init__(self, problem: ScoringProblem):
+        targets, loss_fn = problem.require_loss()
+        self.fn = fn = problem.function()
+        self.targets = targets
+        self.chunk_size = problem.chunk_size
+        self.vectorised = True
+
+        def sample_loss(params: Grads, target: Tensor, *x: Tensor) -> Tensor:
+            return loss_fn(fn.one(params, *x), target.unsqueeze(0))
+
+        self.one = grad(sample_loss)
+        self.batched = vmap(self.one, in_dims=(None, 0) + (0,) * len(fn.inputs))
+
+    def rows(self, names: Sequence[str], sl: slice) -> Grads:
+        """{name: (|sl|, *shape)} per-sample gradients of samples `sl`."""
+        primals = self.fn.primals(names)
+        count = sl.stop - sl.start
+        if count <= self.chunk_size:
+            return self._chunk(primals, sl)
+        out = {k: v.new_empty((count, *v.shape)) for k, v in primals.items()}
+        for start in range(sl.start, sl.stop, self.chunk_size):
+            part = slice(start, min(start + self.chunk_size, sl.stop))
+            grads = self._chunk(primals, part)
+            for k in names:
+                out[k][part.start - sl.start : part.stop - sl.start] = grads.pop(k)
+        return out
+
+    def _chunk(self, primals: Grads, sl: slice) -> Grads:
+        if self.vectorised:
             try:
-                grads = batched(primals, targets[sl], *fn.rows(sl))
+                return self.batched(primals, self.targets[sl], *self.fn.rows(sl))
             except (RuntimeError, NotImplementedError) as err:
                 log.warning("vmap failed (%s); per-sample loop instead", str(err).split("\n")[0])
-                vectorised = False
-        if grads is None:
-            each = [one(primals, targets[i], *(x[i] for x in fn.inputs)) for i in range(n)[sl]]
-            grads = {name: torch.stack([g[name] for g in each]) for name in problem.names}
-        for buf, rows in zip(out, flatten_units(problem.units, grads, batch_dims=1), strict=True):
-            buf[sl] = rows
+                self.vectorised = False
+        each = [
+            self.one(primals, self.targets[i], *(x[i] for x in self.fn.inputs))
+            for i in range(sl.start, sl.stop)
+        ]
+        return {k: torch.stack([g[k] for g in each]) for k in primals}
+
+
+def cross_gram(a: Grads, b: Grads, names: Sequence[str]) -> Tensor:
+    """Σ over `names` of A Bᵀ (rows flattened per sample), float64, in column slices."""
+    ra, rb = next(iter(a.values())).shape[0], next(iter(b.values())).shape[0]
+    out = None
+    for name in names:
+        x, y = a[name].reshape(ra, -1), b[name].reshape(rb, -1)
+        if out is None:
+            out = x.new_zeros((ra, rb), dtype=torch.float64)
+        for s in range(0, x.shape[1], COLUMNS):
+            out += x[:, s : s + COLUMNS].double() @ y[:, s : s + COLUMNS].double().T
+    assert out is not None
     return out
 
 
-def gram(rows: Tensor) -> Tensor:
-    """The float64 Gram matrix rows @ rows.T."""
-    r = rows.double()
-    return r @ r.T
+def plan(sizes: Sequence[int], n: int, chunk_size: int) -> list[tuple[list[int], int]]:
+    """Groups of consecutive units and their row-block size: (unit indices, b). A group whose n
+    rows (plus one vmapped chunk being copied in, if n > chunk_size) fit in the budget
+    chunk_size x max(sizes) has b = n (one pass); a unit alone that does not fit has
+    b = max(1, min(chunk_size, ⌊budget / (2 d)⌋)) (two blocks alive at once)."""
+    budget = chunk_size * max(sizes)
+    rows = n if n <= chunk_size else n + chunk_size
+    groups: list[tuple[list[int], int]] = []
+    current: list[int] = []
+    total = 0
+    for i, d in enumerate(sizes):
+        if current and rows * (total + d) <= budget:
+            current.append(i)
+            total += d
+            continue
+        if current:
+            groups.append((current, n))
+        if rows * d <= budget:
+            current, total = [i], d
+        else:
+            groups.append(([i], max(1, min(chunk_size, budget // (2 * d)))))
+            current, total = [], 0
+    if current:
+        groups.append((current, n))
+    return groups
+
+
+def unit_grams(
+    problem: ScoringProblem, on_rows: Callable[[Grads], None] | None = None
+) -> Iterator[np.ndarray]:
+    """Per unit in order, its (n, n) float64 Gram matrix of per-sample loss gradients.
+
+    Peak memory as in the module docstring. `on_rows`, if given, sees every block of
+    per-sample gradients as it is formed (tests count what is alive)."""
+    source = _RowSource(problem)
+    n = source.fn.n
+    primals = source.fn.primals(problem.names)
+    sizes = [sum(primals[name].numel() for name in unit) for unit in problem.units]
+    del primals
+
+    def rows(names: Sequence[str], sl: slice) -> Grads:
+        block = source.rows(names, sl)
+        if on_rows is not None:
+            on_rows(block)
+        return block
+
+    for indices, b in plan(sizes, n, problem.chunk_size):
+        units = [problem.units[i] for i in indices]
+        names = [name for unit in units for name in unit]
+        if b >= n:
+            block = rows(names, slice(0, n))
+            for unit in units:
+                yield cross_gram(block, block, unit).cpu().numpy()
+            del block
+            continue
+        (unit,) = units
+        starts = range(0, n, b)
+        g = np.empty((n, n), dtype=np.float64)
+        for i in starts:
+            si = slice(i, min(i + b, n))
+            a = rows(unit, si)
+            g[si, si] = cross_gram(a, a, unit).cpu().numpy()
+            for j in starts:
+                if j <= i:
+                    continue
+                sj = slice(j, min(j + b, n))
+                other = rows(unit, sj)
+                g[si, sj] = cross_gram(a, other, unit).cpu().numpy()
+                g[sj, si] = g[si, sj].T
+                del other  # before the next block is formed
+            del a
+        yield g
 
 
 def per_sample_grams(problem: ScoringProblem) -> np.ndarray:
     """(L, n, n): per unit, the Gram matrix of the samples' loss gradients, float64."""
-    return np.stack([gram(j).cpu().numpy() for j in per_sample_gradients(problem)])
+    return np.stack(list(unit_grams(problem)))
