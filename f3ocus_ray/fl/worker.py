@@ -149,6 +149,9 @@ class ClientWorker:
             seed=seed,
             count_flops=key not in self._flops,
             step_loss=self.method.step_loss(),
+            precision=tr.precision,
+            micro_batch_size=tr.micro_batch_size,
+            gradient_checkpointing=tr.gradient_checkpointing,
         )
         if stats.flops_per_sample is not None:
             self._flops[key] = stats.flops_per_sample
