@@ -294,7 +294,17 @@ class ScoringConfig(_Strict):
         16,
         ge=1,
         le=65_536,
-        description="samples per vmap chunk; LNTK loss mode, SNR and Fisher hold at most chunk_size per-sample gradients of the largest unit (see f3ocus_ray/scoring/per_sample.py)",
+        description="samples per vmap chunk (bounds activations); with gradient_budget_mb it "
+        "bounds the per-sample gradients held at once (f3ocus_ray/scoring/per_sample.py)",
+    )
+    gradient_budget_mb: float = Field(
+        64.0,
+        ge=0,
+        le=1_048_576,
+        description="LNTK loss mode, SNR, Fisher: per-sample gradients may use up to "
+        "max(this, chunk_size x params of the largest unit x 4 bytes); a unit whose n rows do "
+        "not fit is done in row blocks (slower: about n²/chunk_size instead of n per-sample "
+        "gradients); 0 = the chunk bound alone",
     )
     tol: float = Field(1e-6, gt=0, description="Lanczos relative residual (logits mode)")
     max_iter: int = Field(

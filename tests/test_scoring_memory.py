@@ -19,7 +19,8 @@ torch.set_num_threads(1)
 UNITS = (("a.weight", "a.bias"), ("b.weight", "b.bias"), ("c.weight", "c.bias"))
 
 
-def _problem(n: int, chunk_size: int) -> ScoringProblem:
+def _problem(n: int, chunk_size: int, budget: float = 0.0) -> ScoringProblem:
+    """The MLP's units have 70, 88 and 36 parameters; budget 0: the chunk bound alone."""
     torch.manual_seed(0)
     model = nn.Sequential()
     model.add_module("a", nn.Linear(6, 10))
@@ -30,7 +31,9 @@ def _problem(n: int, chunk_size: int) -> ScoringProblem:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(n, 6, generator=g)
     y = torch.randint(0, 4, (n,), generator=g)
-    return ScoringProblem(model, UNITS, (x,), y, F.cross_entropy, chunk_size=chunk_size)
+    return ScoringProblem(
+        model, UNITS, (x,), y, F.cross_entropy, chunk_size=chunk_size, gradient_budget_mb=budget
+    )
 
 
 def _explicit_grams(problem: ScoringProblem) -> list[np.ndarray]:
@@ -56,6 +59,15 @@ def test_plan_groups_small_units_and_blocks_a_large_one():
     assert plan([10, 20, 30], n=4, chunk_size=16) == [([0, 1, 2], 4)]
     # a unit that needs blocks never gets more than chunk_size rows per block
     assert plan([1, 100], n=50, chunk_size=3) == [([0], 50), ([1], 1)]
+    # a floor above the chunk bound: small models keep one pass
+    assert plan([10, 100, 10, 10], n=8, chunk_size=4, floor=12 * 130) == [([0, 1, 2, 3], 8)]
+
+
+def test_the_floor_keeps_a_small_model_in_one_pass():
+    seen = []
+    problem = _problem(n=12, chunk_size=2, budget=1.0)  # 1 MB: all three units at once
+    grams = list(unit_grams(problem, on_rows=lambda block: seen.append(sorted(block))))
+    assert len(seen) == 1 and len(seen[0]) == 6 and len(grams) == 3
 
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 12, 64])

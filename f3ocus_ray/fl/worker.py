@@ -204,6 +204,7 @@ class ClientWorker:
             n_samples=sc.n_samples,
             seed=seed,
             chunk_size=sc.chunk_size,
+            gradient_budget_mb=sc.gradient_budget_mb,
             tol=sc.tol,
             max_iter=sc.max_iter,
         )

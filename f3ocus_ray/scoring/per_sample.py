@@ -4,12 +4,17 @@ G_l = J_l J_lᵀ, row i of J_l the flattened gradient of sample i's loss w.r.t. 
 come from `vmap(grad(loss of one sample))` over at most `chunk_size` samples per call; where an
 op cannot be vmapped the same per-sample function runs in a Python loop (same numbers, slower).
 
-Memory. With c = `chunk_size`, d_max the parameters of the largest unit and the budget
-B = c x d_max per-sample gradient floats, at most B such floats are alive at any time:
+Memory. With c = `chunk_size`, d_max the parameters of the largest unit, M the floor
+`gradient_budget_mb` and the budget B = max(c x d_max x 4 bytes, M), at most B bytes of
+per-sample gradients are alive at any time:
 
     peak ≈ model + activations of one vmapped call (≤ c samples)
-           + c x d_max x 4 bytes (float32 per-sample gradients) + n² x 8 bytes (one kernel)
-           + column slices for the float64 products (≤ c x 2¹⁶ x 8 bytes)
+           + B (float32 per-sample gradients; c x d_max x 4 bytes for a big model)
+           + n² x 8 bytes (one unit's kernel) + column slices for the float64 products
+           (≤ c x 2¹⁶ x 8 bytes)
+
+(For c = 1 two rows are alive at once.) The floor M only keeps small models fast: below it,
+units are never split into row blocks needlessly.
 
 Consecutive units whose whole J (n rows) fits in B together are computed in one pass (small
 units: adapters, LoRA, LayerNorms). A unit whose n rows do not fit is done in row blocks of
@@ -96,12 +101,14 @@ def cross_gram(a: Grads, b: Grads, names: Sequence[str]) -> Tensor:
     return out
 
 
-def plan(sizes: Sequence[int], n: int, chunk_size: int) -> list[tuple[list[int], int]]:
-    """Groups of consecutive units and their row-block size: (unit indices, b). A group whose n
-    rows (plus one vmapped chunk being copied in, if n > chunk_size) fit in the budget
-    chunk_size x max(sizes) has b = n (one pass); a unit alone that does not fit has
-    b = max(1, min(chunk_size, ⌊budget / (2 d)⌋)) (two blocks alive at once)."""
-    budget = chunk_size * max(sizes)
+def plan(
+    sizes: Sequence[int], n: int, chunk_size: int, floor: int = 0
+) -> list[tuple[list[int], int]]:
+    """Groups of consecutive units and their row-block size: (unit indices, b). The budget is
+    max(chunk_size x max(sizes), floor) floats. A group whose n rows (plus one vmapped chunk
+    being copied in, if n > chunk_size) fit in it has b = n (one pass); a unit alone that does
+    not fit has b = max(1, min(chunk_size, ⌊budget / (2 d)⌋)) (two blocks alive at once)."""
+    budget = max(chunk_size * max(sizes), floor)
     rows = n if n <= chunk_size else n + chunk_size
     groups: list[tuple[list[int], int]] = []
     current: list[int] = []
@@ -142,7 +149,8 @@ def unit_grams(
             on_rows(block)
         return block
 
-    for indices, b in plan(sizes, n, problem.chunk_size):
+    floor = int(problem.gradient_budget_mb * 2**20) // 4  # float32 per-sample gradients
+    for indices, b in plan(sizes, n, problem.chunk_size, floor):
         units = [problem.units[i] for i in indices]
         names = [name for unit in units for name in unit]
         if b >= n:
