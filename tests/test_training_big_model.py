@@ -155,3 +155,22 @@ def test_bf16_trains_on_cuda():
         weight_decay=0.0, seed=0, precision="bf16",
     )  # fmt: skip
     assert np.isfinite(stats.loss) and all(p.dtype == torch.float32 for p in params)
+
+
+@pytest.mark.parametrize(
+    "family", ["tiny-vilt", "tiny-blip", "tiny-albef", "tiny-blip2", "tiny-llava"]
+)
+def test_gpu_check_script_and_experiment_are_valid(family):
+    """bench/gpu_check.sh needs a GPU to run; its shell parses and its experiment validates."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run(["bash", "-n", str(root / "bench/gpu_check.sh")]).returncode == 0
+    cfg = load_config(root / "bench/gpu_check.yaml", [f"model.name={family}"])
+    assert cfg.training.precision == "bf16" and cfg.model.hidden_size == 768
+    assert cfg.engine.num_workers == 2 and cfg.engine.gpus_per_worker == 0.5
+    bad = subprocess.run(
+        ["bash", str(root / "bench/gpu_check.sh"), "--family", "vilt"], capture_output=True
+    )
+    assert bad.returncode == 2 and b"not built from config" in bad.stderr
