@@ -174,3 +174,28 @@ def test_gpu_check_script_and_experiment_are_valid(family):
         ["bash", str(root / "bench/gpu_check.sh"), "--family", "vilt"], capture_output=True
     )
     assert bad.returncode == 2 and b"not built from config" in bad.stderr
+
+
+def test_the_engine_worker_trains_with_the_big_model_options(small_vqa):
+    """config -> prepare -> ClientWorker.train (no Ray): the training options reach the step."""
+    from f3ocus_ray.config import parse_config
+    from f3ocus_ray.fl.worker import ClientWorker
+    from f3ocus_ray.platform.prepare import prepare
+
+    def train(**training):
+        raw = {
+            "data": {"path": str(small_vqa), "image_size": 32, "clients": ["oct"]},
+            "model": {"hidden_size": 32, "num_layers": 4, "num_heads": 2, "intermediate_size": 64},
+            "federation": {"budgets": 2, "strategy": "last_k"},
+            "training": {"local_steps": 2, "batch_size": 8, **training},
+        }
+        worker = ClientWorker(prepare(parse_config(raw)).driver_spec.worker)
+        state = worker.initial_state()
+        versions = dict.fromkeys(state, 0)
+        return worker.train("oct", 1, np.array([False, False, True, True]), state, versions)
+
+    plain = train()
+    big = train(micro_batch_size=3, gradient_checkpointing=True)
+    assert big.loss == pytest.approx(plain.loss, rel=1e-5)
+    # checkpointing recomputes the blocks' forward: more FLOPs counted for the same samples
+    assert big.gflops > plain.gflops
