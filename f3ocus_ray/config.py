@@ -372,7 +372,7 @@ class TrainingConfig(_Strict):
     precision: Literal["fp32", "bf16"] = Field(
         "fp32",
         description="fp32, or bf16: forward and loss under CUDA bf16 autocast (weights, "
-        "gradients and AdamW stay fp32); bf16 needs a GPU model (refused on the CPU)",
+        "gradients and AdamW keep model.dtype); bf16 needs a GPU model (refused on the CPU)",
     )
     micro_batch_size: int | None = Field(
         None,
@@ -391,8 +391,8 @@ class TrainingConfig(_Strict):
     def _micro_batch(self) -> TrainingConfig:
         if self.micro_batch_size is not None and self.micro_batch_size > self.batch_size:
             raise ValueError(
-                f"training.micro_batch_size ({self.micro_batch_size}) is larger than "
-                f"training.batch_size ({self.batch_size})"
+                f"micro_batch_size ({self.micro_batch_size}) is larger than "
+                f"batch_size ({self.batch_size})"
             )
         return self
 

@@ -70,7 +70,7 @@ def test_the_floor_keeps_a_small_model_in_one_pass():
     assert len(seen) == 1 and len(seen[0]) == 6 and len(grams) == 3
 
 
-@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 12, 64])
+@pytest.mark.parametrize("chunk_size", [1, 3, 64])
 def test_grams_equal_the_explicit_per_sample_gradients_at_any_chunk_size(chunk_size):
     problem = _problem(n=12, chunk_size=chunk_size)
     expected = _explicit_grams(problem)
@@ -80,7 +80,7 @@ def test_grams_equal_the_explicit_per_sample_gradients_at_any_chunk_size(chunk_s
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-7 * np.abs(e).max())
 
 
-@pytest.mark.parametrize("chunk_size", [2, 4, 6])
+@pytest.mark.parametrize("chunk_size", [2, 5])
 def test_at_most_chunk_size_rows_of_the_largest_unit_are_alive(chunk_size):
     problem = _problem(n=12, chunk_size=chunk_size)
     params = dict(problem.model.named_parameters())

@@ -139,7 +139,7 @@ def test_config_accepts_bf16_on_a_gpu_and_checks_micro_batches():
     )
     assert cfg.training.precision == "bf16"
     assert load_config(None, []).training.micro_batch_size is None
-    with pytest.raises(ConfigError, match="training.micro_batch_size"):
+    with pytest.raises(ConfigError, match=r"training: micro_batch_size \(9\) is larger"):
         load_config(None, ["training.batch_size=8", "training.micro_batch_size=9"])
 
 

@@ -53,7 +53,7 @@ def local_train(
     `step_loss(model, data, idx)`, if given, replaces the task loss of the batch `idx` (FedDAT's
     mutual distillation; like the task loss it must be the mean over the batch's samples).
     Big models: `precision` "bf16" runs forward and loss under CUDA bf16 autocast (parameters,
-    gradients and the optimiser stay fp32; refused on a CPU model); `micro_batch_size` splits
+    gradients and the optimiser keep their dtype; refused on a CPU model); `micro_batch_size` splits
     each batch into micro-batches whose losses are weighted by their share of the batch and
     accumulated, so the step's gradient is the whole batch's up to float rounding;
     `gradient_checkpointing` recomputes the blocks' activations in the backward pass. The
