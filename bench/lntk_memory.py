@@ -10,8 +10,9 @@ after building the model and the client's data ("model"), and its VmHWM (peak re
     bound  = model + max(chunk x d_max x 4 B, gradient_budget_mb) + n² x 8 B
     target = 1.2 x (model + chunk x d_max x 4 B)        (issue 13: + 20 %)
 
-where d_max is the largest unit's parameter count. Activations of one vmapped call are not in
-the bound: the printed `peak - model` shows what they add. "unbounded" is what the earlier
+where d_max is the largest unit's parameter count. Activations of one vmapped call
+(`--vmap-size` samples, default 1: about 14 MB per sample and block above the scored one at
+ViLT-B's size) are not in the bound: the printed `peak - model` shows what they add. "unbounded" is what the earlier
 all-units-at-once path held in per-sample gradients alone (n x all units' parameters x 4 B).
 
     .venv/bin/python bench/lntk_memory.py                  # ViLT-B, n = 16 and 64 (minutes)
@@ -85,6 +86,7 @@ def child(args: argparse.Namespace) -> dict:
         n_samples=n,
         chunk_size=args.chunk_size,
         gradient_budget_mb=args.budget_mb,
+        vmap_size=args.vmap_size,
     )
     seconds = time.perf_counter() - t0
     return {
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace, n: int) -> dict:
     argv = [sys.executable, __file__, "--child", "--n", str(n)]
     for key in ("hidden", "layers", "heads", "intermediate", "patch_size", "image_size"):
         argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    for key in ("vocab", "text_len", "answers", "chunk_size", "budget_mb", "threads"):
+    for key in ("vocab", "text_len", "answers", "chunk_size", "vmap_size", "budget_mb", "threads"):
         argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     out = subprocess.run(argv, capture_output=True, text=True, check=False)
     if out.returncode:
@@ -148,6 +150,9 @@ def main() -> None:
     p.add_argument("--text-len", type=int, default=40)
     p.add_argument("--answers", type=int, default=3129)
     p.add_argument("--chunk-size", type=int, default=16)
+    p.add_argument(
+        "--vmap-size", type=int, default=1, help="scoring.vmap_size: samples per vmapped call"
+    )
     p.add_argument("--budget-mb", type=float, default=0.0, help="scoring.gradient_budget_mb")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -162,6 +167,7 @@ def main() -> None:
     print(
         f"ViLT family from config: hidden {args.hidden}, {args.layers} blocks, "
         f"{args.image_size} px / {args.patch_size} px patches, chunk_size {args.chunk_size}, "
+        f"vmap_size {args.vmap_size}, "
         f"gradient_budget_mb {args.budget_mb:g}, threads {args.threads or 'default'}",
         flush=True,
     )

@@ -306,6 +306,13 @@ class ScoringConfig(_Strict):
         "not fit is done in row blocks (slower: about n²/chunk_size instead of n per-sample "
         "gradients); 0 = the chunk bound alone",
     )
+    vmap_size: int | None = Field(
+        None,
+        ge=1,
+        le=65_536,
+        description="LNTK loss mode, SNR, Fisher: samples per vmapped per-sample-gradient call "
+        "(activations grow with it); null = chunk_size. Big models: 1-2",
+    )
     tol: float = Field(1e-6, gt=0, description="Lanczos relative residual (logits mode)")
     max_iter: int = Field(
         100, ge=1, le=1_000_000, description="Lanczos iteration cap (logits mode)"

@@ -19,7 +19,9 @@ torch.set_num_threads(1)
 UNITS = (("a.weight", "a.bias"), ("b.weight", "b.bias"), ("c.weight", "c.bias"))
 
 
-def _problem(n: int, chunk_size: int, budget: float = 0.0) -> ScoringProblem:
+def _problem(
+    n: int, chunk_size: int, budget: float = 0.0, vmap_size: int | None = None
+) -> ScoringProblem:
     """The MLP's units have 70, 88 and 36 parameters; budget 0: the chunk bound alone."""
     torch.manual_seed(0)
     model = nn.Sequential()
@@ -32,7 +34,14 @@ def _problem(n: int, chunk_size: int, budget: float = 0.0) -> ScoringProblem:
     x = torch.randn(n, 6, generator=g)
     y = torch.randint(0, 4, (n,), generator=g)
     return ScoringProblem(
-        model, UNITS, (x,), y, F.cross_entropy, chunk_size=chunk_size, gradient_budget_mb=budget
+        model,
+        UNITS,
+        (x,),
+        y,
+        F.cross_entropy,
+        chunk_size=chunk_size,
+        gradient_budget_mb=budget,
+        vmap_size=vmap_size,
     )
 
 
@@ -59,6 +68,9 @@ def test_plan_groups_small_units_and_blocks_a_large_one():
     assert plan([10, 20, 30], n=4, chunk_size=16) == [([0, 1, 2], 4)]
     # a unit that needs blocks never gets more than chunk_size rows per block
     assert plan([1, 100], n=50, chunk_size=3) == [([0], 50), ([1], 1)]
+    # one sample per vmapped call: blocks are formed in pieces, one piece's rows extra
+    assert plan([100], n=8, chunk_size=4, vmap_size=1) == [([0], 1)]
+    assert plan([100], n=20, chunk_size=8, vmap_size=1) == [([0], 3)]  # 2 x 3 + 1 <= 8
     # a floor above the chunk bound: small models keep one pass
     assert plan([10, 100, 10, 10], n=8, chunk_size=4, floor=12 * 130) == [([0, 1, 2, 3], 8)]
 
@@ -80,9 +92,9 @@ def test_grams_equal_the_explicit_per_sample_gradients_at_any_chunk_size(chunk_s
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-7 * np.abs(e).max())
 
 
-@pytest.mark.parametrize("chunk_size", [2, 5])
-def test_at_most_chunk_size_rows_of_the_largest_unit_are_alive(chunk_size):
-    problem = _problem(n=12, chunk_size=chunk_size)
+@pytest.mark.parametrize(("chunk_size", "vmap_size"), [(2, None), (5, None), (8, 1)])
+def test_at_most_chunk_size_rows_of_the_largest_unit_are_alive(chunk_size, vmap_size):
+    problem = _problem(n=12, chunk_size=chunk_size, vmap_size=vmap_size)
     params = dict(problem.model.named_parameters())
     d_max = max(sum(params[n].numel() for n in unit) for unit in problem.units)
     alive: list[weakref.ref] = []

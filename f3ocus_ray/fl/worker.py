@@ -205,6 +205,7 @@ class ClientWorker:
             seed=seed,
             chunk_size=sc.chunk_size,
             gradient_budget_mb=sc.gradient_budget_mb,
+            vmap_size=sc.vmap_size,
             tol=sc.tol,
             max_iter=sc.max_iter,
         )

@@ -1,27 +1,31 @@
 """Per unit, the n x n Gram matrix of the samples' loss gradients, in bounded memory.
 
 G_l = J_l J_lᵀ, row i of J_l the flattened gradient of sample i's loss w.r.t. unit l. The rows
-come from `vmap(grad(loss of one sample))` over at most `chunk_size` samples per call; where an
-op cannot be vmapped the same per-sample function runs in a Python loop (same numbers, slower).
+come from `vmap(grad(loss of one sample))` over at most v = `vmap_size` (default `chunk_size`)
+samples per call; where an op cannot be vmapped the same per-sample function runs in a Python
+loop (same numbers, slower).
 
 Memory. With c = `chunk_size`, d_max the parameters of the largest unit, M the floor
 `gradient_budget_mb` and the budget B = max(c x d_max x 4 bytes, M), at most B bytes of
 per-sample gradients are alive at any time:
 
-    peak ≈ model + activations of one vmapped call (≤ c samples)
+    peak ≈ model + activations of one vmapped call (v samples)
            + B (float32 per-sample gradients; c x d_max x 4 bytes for a big model)
            + n² x 8 bytes (one unit's kernel) + column slices for the float64 products
            (≤ c x 2¹⁶ x 8 bytes)
 
 (For c = 1 two rows are alive at once.) The floor M only keeps small models fast: below it,
-units are never split into row blocks needlessly.
+units are never split into row blocks needlessly. The activations grow with v and the depth
+above the unit (a ViLT-B block: about 14 MB per sample): for a big model a small `vmap_size`
+(1-2) keeps them below the gradients at little cost in speed, as each sample's matmuls are
+already large.
 
 Consecutive units whose whole J (n rows) fits in B together are computed in one pass (small
 units: adapters, LoRA, LayerNorms). A unit whose n rows do not fit is done in row blocks of
-b = max(1, ⌊B / (2 d_l)⌋) samples (c/2 for the largest unit): G's block (i, j) needs blocks i and
-j alive together, so block j is recomputed for every i ≤ j. Compute per such unit: k(k+1)/2
-vmapped calls of b samples, k = ⌈n / b⌉, i.e. about n²/c + n/2 per-sample gradients instead of n:
-memory is traded for time, and a larger `chunk_size` buys the time back.
+b ≈ B / (2 d_l) samples (c/2 for the largest unit): G's block (i, j) needs blocks i and j
+alive together, so block j is recomputed for every i ≤ j. Compute per such unit: about
+n²/c + n/2 per-sample gradients instead of n: memory is traded for time, and a larger
+`chunk_size` (or budget) buys the time back.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ class _RowSource:
         targets, loss_fn = problem.require_loss()
         self.fn = fn = problem.function()
         self.targets = targets
-        self.chunk_size = problem.chunk_size
+        self.vmap_size = problem.samples_per_call
         self.vectorised = True
 
         def sample_loss(params: Grads, target: Tensor, *x: Tensor) -> Tensor:
@@ -60,14 +64,15 @@ class _RowSource:
         self.batched = vmap(self.one, in_dims=(None, 0) + (0,) * len(fn.inputs))
 
     def rows(self, names: Sequence[str], sl: slice) -> Grads:
-        """{name: (|sl|, *shape)} per-sample gradients of samples `sl`."""
+        """{name: (|sl|, *shape)} per-sample gradients of samples `sl`, `vmap_size` at a time
+        (more than that are copied into preallocated rows, one call's gradients at a time)."""
         primals = self.fn.primals(names)
         count = sl.stop - sl.start
-        if count <= self.chunk_size:
+        if count <= self.vmap_size:
             return self._chunk(primals, sl)
         out = {k: v.new_empty((count, *v.shape)) for k, v in primals.items()}
-        for start in range(sl.start, sl.stop, self.chunk_size):
-            part = slice(start, min(start + self.chunk_size, sl.stop))
+        for start in range(sl.start, sl.stop, self.vmap_size):
+            part = slice(start, min(start + self.vmap_size, sl.stop))
             grads = self._chunk(primals, part)
             for k in names:
                 out[k][part.start - sl.start : part.stop - sl.start] = grads.pop(k)
@@ -102,29 +107,37 @@ def cross_gram(a: Grads, b: Grads, names: Sequence[str]) -> Tensor:
 
 
 def plan(
-    sizes: Sequence[int], n: int, chunk_size: int, floor: int = 0
+    sizes: Sequence[int], n: int, chunk_size: int, floor: int = 0, vmap_size: int | None = None
 ) -> list[tuple[list[int], int]]:
-    """Groups of consecutive units and their row-block size: (unit indices, b). The budget is
-    max(chunk_size x max(sizes), floor) floats. A group whose n rows (plus one vmapped chunk
-    being copied in, if n > chunk_size) fit in it has b = n (one pass); a unit alone that does
-    not fit has b = max(1, min(chunk_size, ⌊budget / (2 d)⌋)) (two blocks alive at once)."""
+    """Groups of consecutive units and their row-block size: (unit indices, b).
+
+    The budget is max(chunk_size x max(sizes), floor) floats. Rows computed in more than one
+    vmapped call of `vmap_size` (default chunk_size) samples also hold one call's gradients
+    while they are copied in. A group whose n rows fit has b = n (one pass); a unit alone that
+    does not fit has the largest b whose two blocks fit (at least 1)."""
     budget = max(chunk_size * max(sizes), floor)
-    rows = n if n <= chunk_size else n + chunk_size
+    v = chunk_size if vmap_size is None else vmap_size
+
+    def held(rows: int) -> int:  # rows alive while `rows` of them are formed
+        return rows if rows <= v else rows + v
+
     groups: list[tuple[list[int], int]] = []
     current: list[int] = []
     total = 0
     for i, d in enumerate(sizes):
-        if current and rows * (total + d) <= budget:
+        if current and held(n) * (total + d) <= budget:
             current.append(i)
             total += d
             continue
         if current:
             groups.append((current, n))
-        if rows * d <= budget:
+        if held(n) * d <= budget:
             current, total = [i], d
-        else:
-            groups.append(([i], max(1, min(chunk_size, budget // (2 * d)))))
-            current, total = [], 0
+            continue
+        fit = budget // d  # rows of this unit within the budget
+        b = fit // 2 if fit // 2 <= v else (fit - v) // 2
+        groups.append(([i], max(1, b)))
+        current, total = [], 0
     if current:
         groups.append((current, n))
     return groups
@@ -150,7 +163,7 @@ def unit_grams(
         return block
 
     floor = int(problem.gradient_budget_mb * 2**20) // 4  # float32 per-sample gradients
-    for indices, b in plan(sizes, n, problem.chunk_size, floor):
+    for indices, b in plan(sizes, n, problem.chunk_size, floor, source.vmap_size):
         units = [problem.units[i] for i in indices]
         names = [name for unit in units for name in unit]
         if b >= n:
