@@ -62,24 +62,24 @@ def _explicit_grams(problem: ScoringProblem) -> list[np.ndarray]:
 
 
 def test_plan_groups_small_units_and_blocks_a_large_one():
-    # budget 4 x 100 = 400 floats; n = 8 > chunk 4, so a one-pass group needs 8 + 4 rows
+    # budget 4 x 100 = 400 floats: units 0 (80 floats for n = 8) and 2 + 3 fit whole
     assert plan([10, 100, 10, 10], n=8, chunk_size=4) == [([0], 8), ([1], 2), ([2, 3], 8)]
     # everything fits: all units in one pass (the unbounded path's cost)
     assert plan([10, 20, 30], n=4, chunk_size=16) == [([0, 1, 2], 4)]
     # a unit that needs blocks never gets more than chunk_size rows per block
     assert plan([1, 100], n=50, chunk_size=3) == [([0], 50), ([1], 1)]
-    # one sample per vmapped call: blocks are formed in pieces, one piece's rows extra
-    assert plan([100], n=8, chunk_size=4, vmap_size=1) == [([0], 1)]
-    assert plan([100], n=20, chunk_size=8, vmap_size=1) == [([0], 3)]  # 2 x 3 + 1 <= 8
+    assert plan([100], n=20, chunk_size=8) == [([0], 4)]  # two blocks of 4 rows: 8
     # a floor above the chunk bound: small models keep one pass
-    assert plan([10, 100, 10, 10], n=8, chunk_size=4, floor=12 * 130) == [([0, 1, 2, 3], 8)]
+    assert plan([10, 100, 10, 10], n=8, chunk_size=4, floor=8 * 130) == [([0, 1, 2, 3], 8)]
+    assert plan([10, 100, 10, 10], n=8, chunk_size=4, floor=8 * 130 - 1)[0] == ([0, 1, 2], 8)
 
 
 def test_the_floor_keeps_a_small_model_in_one_pass():
     seen = []
     problem = _problem(n=12, chunk_size=2, budget=1.0)  # 1 MB: all three units at once
-    grams = list(unit_grams(problem, on_rows=lambda block: seen.append(sorted(block))))
-    assert len(seen) == 1 and len(seen[0]) == 6 and len(grams) == 3
+    grams = list(unit_grams(problem, on_rows=lambda p: seen.append((len(p), len(p["a.bias"])))))
+    # every sample's gradients formed once, for all 6 tensors, 2 samples per vmapped call
+    assert seen == [(6, 2)] * 6 and len(grams) == 3
 
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 64])

@@ -11,8 +11,8 @@ per-sample gradients are alive at any time:
 
     peak ≈ model + activations of one vmapped call (v samples)
            + B (float32 per-sample gradients; c x d_max x 4 bytes for a big model)
-           + n² x 8 bytes (one unit's kernel) + column slices for the float64 products
-           (≤ c x 2¹⁶ x 8 bytes)
+           + n² x 8 bytes (one unit's kernel) + column slices copied to float64 for the
+           products (2 x 2²¹ entries x 12 bytes ≤ 48 MB)
 
 (For c = 1 two rows are alive at once.) The floor M only keeps small models fast: below it,
 units are never split into row blocks needlessly. The activations grow with v and the depth
@@ -43,7 +43,8 @@ from f3ocus_ray.scoring.problem import ScoringProblem
 log = logging.getLogger(__name__)
 
 Grads = dict[str, Tensor]
-COLUMNS = 1 << 16  # columns per float64 product: bounds the float64 copies of the float32 rows
+Block = list[Grads]  # rows of per-sample gradients, one piece per vmapped call
+SLICE = 1 << 21  # entries (rows x columns) per float64 product: bounds the float64 copies
 
 
 class _RowSource:
@@ -63,81 +64,78 @@ class _RowSource:
         self.one = grad(sample_loss)
         self.batched = vmap(self.one, in_dims=(None, 0) + (0,) * len(fn.inputs))
 
-    def rows(self, names: Sequence[str], sl: slice) -> Grads:
-        """{name: (|sl|, *shape)} per-sample gradients of samples `sl`, `vmap_size` at a time
-        (more than that are copied into preallocated rows, one call's gradients at a time)."""
+    def rows(self, names: Sequence[str], sl: slice) -> Block:
+        """Per-sample gradients of samples `sl`: one {name: (rows, *shape)} piece per vmapped
+        call of at most `vmap_size` samples (never copied together: `cross_gram` reads them)."""
         primals = self.fn.primals(names)
-        count = sl.stop - sl.start
-        if count <= self.vmap_size:
-            return self._chunk(primals, sl)
-        out = {k: v.new_empty((count, *v.shape)) for k, v in primals.items()}
+        block: Block = []
         for start in range(sl.start, sl.stop, self.vmap_size):
-            part = slice(start, min(start + self.vmap_size, sl.stop))
-            grads = self._chunk(primals, part)
-            for k in names:
-                out[k][part.start - sl.start : part.stop - sl.start] = grads.pop(k)
-        return out
+            block += self._chunk(primals, slice(start, min(start + self.vmap_size, sl.stop)))
+        return block
 
-    def _chunk(self, primals: Grads, sl: slice) -> Grads:
+    def _chunk(self, primals: Grads, sl: slice) -> Block:
         if self.vectorised:
             try:
-                return self.batched(primals, self.targets[sl], *self.fn.rows(sl))
+                return [self.batched(primals, self.targets[sl], *self.fn.rows(sl))]
             except (RuntimeError, NotImplementedError) as err:
                 log.warning("vmap failed (%s); per-sample loop instead", str(err).split("\n")[0])
                 self.vectorised = False
-        each = [
-            self.one(primals, self.targets[i], *(x[i] for x in self.fn.inputs))
+        return [  # one piece per sample: nothing stacked, nothing copied
+            {
+                k: g.unsqueeze(0)
+                for k, g in self.one(
+                    primals, self.targets[i], *(x[i] for x in self.fn.inputs)
+                ).items()
+            }
             for i in range(sl.start, sl.stop)
         ]
-        return {k: torch.stack([g[k] for g in each]) for k in primals}
 
 
-def cross_gram(a: Grads, b: Grads, names: Sequence[str]) -> Tensor:
-    """Σ over `names` of A Bᵀ (rows flattened per sample), float64, in column slices."""
-    ra, rb = next(iter(a.values())).shape[0], next(iter(b.values())).shape[0]
+def _columns(block: Block, name: str, lo: int, hi: int) -> Tensor:
+    """Columns [lo, hi) of `name`'s flattened per-sample gradients, all rows, float64."""
+    return torch.cat([p[name].reshape(p[name].shape[0], -1)[:, lo:hi] for p in block]).double()
+
+
+def cross_gram(a: Block, b: Block, names: Sequence[str]) -> Tensor:
+    """Σ over `names` of A Bᵀ (rows flattened per sample), float64, in column slices (so only
+    a slice of the rows is ever copied, to float64)."""
+    ra, rb = (sum(next(iter(p.values())).shape[0] for p in x) for x in (a, b))
     out = None
     for name in names:
-        x, y = a[name].reshape(ra, -1), b[name].reshape(rb, -1)
+        width = a[0][name][0].numel()
         if out is None:
-            out = x.new_zeros((ra, rb), dtype=torch.float64)
-        for s in range(0, x.shape[1], COLUMNS):
-            out += x[:, s : s + COLUMNS].double() @ y[:, s : s + COLUMNS].double().T
+            out = a[0][name].new_zeros((ra, rb), dtype=torch.float64)
+        cols = max(1, SLICE // max(ra, rb))
+        for lo in range(0, width, cols):
+            x = _columns(a, name, lo, lo + cols)
+            y = x if b is a else _columns(b, name, lo, lo + cols)
+            out += x @ y.T
     assert out is not None
     return out
 
 
 def plan(
-    sizes: Sequence[int], n: int, chunk_size: int, floor: int = 0, vmap_size: int | None = None
+    sizes: Sequence[int], n: int, chunk_size: int, floor: int = 0
 ) -> list[tuple[list[int], int]]:
-    """Groups of consecutive units and their row-block size: (unit indices, b).
-
-    The budget is max(chunk_size x max(sizes), floor) floats. Rows computed in more than one
-    vmapped call of `vmap_size` (default chunk_size) samples also hold one call's gradients
-    while they are copied in. A group whose n rows fit has b = n (one pass); a unit alone that
-    does not fit has the largest b whose two blocks fit (at least 1)."""
+    """Groups of consecutive units and their row-block size: (unit indices, b). The budget is
+    max(chunk_size x max(sizes), floor) floats. A group whose n rows fit has b = n (one pass);
+    a unit alone that does not fit has b = max(1, ⌊budget / (2 d)⌋) (two blocks alive)."""
     budget = max(chunk_size * max(sizes), floor)
-    v = chunk_size if vmap_size is None else vmap_size
-
-    def held(rows: int) -> int:  # rows alive while `rows` of them are formed
-        return rows if rows <= v else rows + v
-
     groups: list[tuple[list[int], int]] = []
     current: list[int] = []
     total = 0
     for i, d in enumerate(sizes):
-        if current and held(n) * (total + d) <= budget:
+        if current and n * (total + d) <= budget:
             current.append(i)
             total += d
             continue
         if current:
             groups.append((current, n))
-        if held(n) * d <= budget:
+        if n * d <= budget:
             current, total = [i], d
-            continue
-        fit = budget // d  # rows of this unit within the budget
-        b = fit // 2 if fit // 2 <= v else (fit - v) // 2
-        groups.append(([i], max(1, b)))
-        current, total = [], 0
+        else:
+            groups.append(([i], max(1, budget // (2 * d))))
+            current, total = [], 0
     if current:
         groups.append((current, n))
     return groups
@@ -148,7 +146,7 @@ def unit_grams(
 ) -> Iterator[np.ndarray]:
     """Per unit in order, its (n, n) float64 Gram matrix of per-sample loss gradients.
 
-    Peak memory as in the module docstring. `on_rows`, if given, sees every block of
+    Peak memory as in the module docstring. `on_rows`, if given, sees every piece of
     per-sample gradients as it is formed (tests count what is alive)."""
     source = _RowSource(problem)
     n = source.fn.n
@@ -156,14 +154,15 @@ def unit_grams(
     sizes = [sum(primals[name].numel() for name in unit) for unit in problem.units]
     del primals
 
-    def rows(names: Sequence[str], sl: slice) -> Grads:
+    def rows(names: Sequence[str], sl: slice) -> Block:
         block = source.rows(names, sl)
         if on_rows is not None:
-            on_rows(block)
+            for piece in block:
+                on_rows(piece)
         return block
 
     floor = int(problem.gradient_budget_mb * 2**20) // 4  # float32 per-sample gradients
-    for indices, b in plan(sizes, n, problem.chunk_size, floor, source.vmap_size):
+    for indices, b in plan(sizes, n, problem.chunk_size, floor):
         units = [problem.units[i] for i in indices]
         names = [name for unit in units for name in unit]
         if b >= n:
