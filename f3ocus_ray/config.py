@@ -294,8 +294,9 @@ class ScoringConfig(_Strict):
         16,
         ge=1,
         le=65_536,
-        description="samples per vmap chunk (bounds activations); with gradient_budget_mb it "
-        "bounds the per-sample gradients held at once (f3ocus_ray/scoring/per_sample.py)",
+        description="samples per batched pass or vmapped call (unless vmap_size); with "
+        "gradient_budget_mb it bounds the per-sample gradients held at once: chunk_size x "
+        "params of the largest unit x 4 bytes (f3ocus_ray/scoring/per_sample.py)",
     )
     gradient_budget_mb: float = Field(
         64.0,
