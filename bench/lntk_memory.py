@@ -15,7 +15,12 @@ where d_max is the largest unit's parameter count. Activations of one vmapped ca
 ViLT-B's size) are not in the bound: the printed `peak - model` shows what they add. "unbounded" is what the earlier
 all-units-at-once path held in per-sample gradients alone (n x all units' parameters x 4 B).
 
-    .venv/bin/python bench/lntk_memory.py                  # ViLT-B, n = 16 and 64 (minutes)
+Time: bounded memory costs recomputation. At n = 16 (= chunk_size) each unit is one pass of
+16 per-sample gradients; at n = 64 each unit is done in 8 row blocks of 8, i.e. 36 blocks or
+288 per-sample gradients (each a full forward and a backward down to the unit): expect the
+n = 64 run to take tens of minutes on a CPU (`--n 16` alone for a quicker look).
+
+    .venv/bin/python bench/lntk_memory.py                  # ViLT-B, n = 16 and 64
     .venv/bin/python bench/lntk_memory.py --tiny           # hidden 128: proves it runs
     .venv/bin/python bench/lntk_memory.py --n 16 --threads 8 --chunk-size 16
 """
