@@ -304,7 +304,28 @@ class ScoringConfig(_Strict):
     schedule: Literal[SCHEDULES] = "off"  # type: ignore[valid-type]
     every_k: int = Field(1, ge=1, le=1_000_000)
     chunk_size: int = Field(
-        16, ge=1, le=65_536, description="samples per vmap chunk (bounds memory)"
+        16,
+        ge=1,
+        le=65_536,
+        description="samples per batched pass or vmapped call (unless vmap_size); with "
+        "gradient_budget_mb it bounds the per-sample gradients held at once: chunk_size x "
+        "params of the largest unit x 4 bytes (f3ocus_ray/scoring/per_sample.py)",
+    )
+    gradient_budget_mb: float = Field(
+        64.0,
+        ge=0,
+        le=1_048_576,
+        description="LNTK loss mode, SNR, Fisher: per-sample gradients may use up to "
+        "max(this, chunk_size x params of the largest unit x 4 bytes); a unit whose n rows do "
+        "not fit is done in row blocks (slower: about n²/chunk_size instead of n per-sample "
+        "gradients); 0 = the chunk bound alone",
+    )
+    vmap_size: int | None = Field(
+        None,
+        ge=1,
+        le=65_536,
+        description="LNTK loss mode, SNR, Fisher: samples per vmapped per-sample-gradient call "
+        "(activations grow with it); null = chunk_size. Big models: 1-2",
     )
     tol: float = Field(1e-6, gt=0, description="Lanczos relative residual (logits mode)")
     max_iter: int = Field(
@@ -369,6 +390,32 @@ class TrainingConfig(_Strict):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     eval_batch_size: int = Field(64, ge=1, le=1_000_000)
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="fp32, or bf16: forward and loss under CUDA bf16 autocast (weights, "
+        "gradients and AdamW keep model.dtype); bf16 needs a GPU model (refused on the CPU)",
+    )
+    micro_batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="gradient accumulation: each batch runs in micro-batches of this size, "
+        "their losses weighted so the step's gradient is the whole batch's; null = one pass",
+    )
+    gradient_checkpointing: bool = Field(
+        False,
+        description="recompute the transformer blocks' activations in the backward pass "
+        "(less memory, about one more forward per step); every family supports it",
+    )
+
+    @model_validator(mode="after")
+    def _micro_batch(self) -> TrainingConfig:
+        if self.micro_batch_size is not None and self.micro_batch_size > self.batch_size:
+            raise ValueError(
+                f"micro_batch_size ({self.micro_batch_size}) is larger than "
+                f"batch_size ({self.batch_size})"
+            )
+        return self
 
 
 class EngineConfig(_Strict):
@@ -466,6 +513,22 @@ class ExperimentConfig(_Strict):
             raise ValueError(
                 f"model.patch_size: {self.model.patch_size} must divide data.image_size "
                 f"({self.data.image_size})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_precision(self) -> ExperimentConfig:
+        """bf16 autocast runs on CUDA only: refuse a model the config already puts on the CPU
+        (the worker refuses too, should `auto` find no GPU)."""
+        if self.training.precision != "bf16":
+            return self
+        m = self.model
+        on_cpu = m.device == "cpu" or (m.name not in REAL and m.device != "cuda")
+        if on_cpu or self.engine.gpus_per_worker == 0:
+            raise ValueError(
+                "training.precision: bf16 autocasts on CUDA only; this config trains on the "
+                "CPU (set model.device: cuda (tiny families) or auto/cuda (real ones) and "
+                "engine.gpus_per_worker > 0, or use precision fp32)"
             )
         return self
 

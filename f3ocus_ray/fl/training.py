@@ -11,8 +11,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from f3ocus_ray.models.checkpointing import activation_checkpointing
 from f3ocus_ray.models.common import seeded
 from f3ocus_ray.task import ClientTensors, generative_exact_match, task_loss
+
+StepLoss = Callable[[nn.Module, ClientTensors, torch.Tensor], torch.Tensor]
 
 
 def num_local_steps(n_samples: int, batch_size: int, epochs: int, steps: int | None) -> int:
@@ -37,7 +40,10 @@ def local_train(
     weight_decay: float,
     seed: int,
     count_flops: bool = False,
-    step_loss: Callable[[nn.Module, ClientTensors, torch.Tensor], torch.Tensor] | None = None,
+    step_loss: StepLoss | None = None,
+    precision: str = "fp32",
+    micro_batch_size: int | None = None,
+    gradient_checkpointing: bool = False,
 ) -> TrainStats:
     """Train `params` in place with AdamW (fresh state, as each round starts anew).
 
@@ -45,11 +51,18 @@ def local_train(
     changes nothing); FLOPs are linear in the batch, so per-sample FLOPs times `samples` is the
     client's training compute (the optimiser's elementwise update is not counted).
     `step_loss(model, data, idx)`, if given, replaces the task loss of the batch `idx` (FedDAT's
-    mutual distillation).
+    mutual distillation; like the task loss it must be the mean over the batch's samples).
+    Big models: `precision` "bf16" runs forward and loss under CUDA bf16 autocast (parameters,
+    gradients and the optimiser keep their dtype; refused on a CPU model); `micro_batch_size` splits
+    each batch into micro-batches whose losses are weighted by their share of the batch and
+    accumulated, so the step's gradient is the whole batch's up to float rounding;
+    `gradient_checkpointing` recomputes the blocks' activations in the backward pass. The
+    defaults run the plain full-batch fp32 step.
     Owns its randomness: the batch order and every draw from torch's generator (ViLT's patch
     order) come from `seed`, and the caller's generator state is left as found.
     """
-    with seeded(seed):
+    autocast = _autocast(model, precision)
+    with seeded(seed), activation_checkpointing(model, gradient_checkpointing):
         gen = torch.Generator().manual_seed(seed)
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
         n = len(data)
@@ -62,18 +75,55 @@ def local_train(
             pos += batch_size
             counter = FlopCounterMode(display=False) if count_flops and step == 0 else None
             with counter or contextlib.nullcontext():
-                if step_loss is None:
-                    loss = task_loss(data.forward(model, idx), data.targets[idx], data.task)
-                else:
-                    loss = step_loss(model, data, idx)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss = batch_backward(model, data, idx, step_loss, micro_batch_size, autocast)
             if counter is not None:
                 per_sample = counter.get_total_flops() / len(idx)
             opt.step()
-            total += float(loss.detach())
+            total += loss
             samples += len(idx)
         return TrainStats(total / steps, samples, per_sample)
+
+
+def _autocast(model: nn.Module, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if precision != "bf16":
+        raise ValueError(f"training.precision must be fp32 or bf16, got {precision!r}")
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        raise ValueError(
+            f"training.precision: bf16 autocasts on CUDA only; the model is on {device} "
+            "(use fp32, or a GPU: model.device cuda/auto and engine.gpus_per_worker > 0)"
+        )
+    return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def batch_backward(
+    model: nn.Module,
+    data: ClientTensors,
+    idx: torch.Tensor,
+    step_loss: StepLoss | None = None,
+    micro_batch_size: int | None = None,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> float:
+    """Add the gradient of batch `idx`'s mean loss to the parameters' `.grad`; returns that
+    loss. With `micro_batch_size`, micro-batch k's mean loss is weighted by |k| / |idx| before
+    its backward, so the accumulated gradient is the batch's (activations of one micro-batch
+    alive at a time). Forward and loss run under `autocast()`, the backward outside it."""
+    parts = [idx] if micro_batch_size is None else list(idx.split(micro_batch_size))
+    total = 0.0
+    for part in parts:
+        with autocast():
+            if step_loss is None:
+                loss = task_loss(data.forward(model, part), data.targets[part], data.task)
+            else:
+                loss = step_loss(model, data, part)
+        if len(parts) > 1:
+            loss = loss * (len(part) / len(idx))
+        loss.backward()
+        total += float(loss.detach())
+    return total
 
 
 @torch.no_grad()

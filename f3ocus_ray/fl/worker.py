@@ -162,6 +162,9 @@ class ClientWorker:
             seed=seed,
             count_flops=key not in self._flops,
             step_loss=self.method.step_loss(),
+            precision=tr.precision,
+            micro_batch_size=tr.micro_batch_size,
+            gradient_checkpointing=tr.gradient_checkpointing,
         )
         if stats.flops_per_sample is not None:
             self._flops[key] = stats.flops_per_sample
@@ -214,6 +217,8 @@ class ClientWorker:
             n_samples=sc.n_samples,
             seed=seed,
             chunk_size=sc.chunk_size,
+            gradient_budget_mb=sc.gradient_budget_mb,
+            vmap_size=sc.vmap_size,
             tol=sc.tol,
             max_iter=sc.max_iter,
         )

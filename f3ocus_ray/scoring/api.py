@@ -63,6 +63,8 @@ def score_units(
     n_samples: int = 64,
     seed: int | None = None,
     chunk_size: int = 16,
+    gradient_budget_mb: float = 64.0,
+    vmap_size: int | None = None,
     tol: float = 1e-6,
     max_iter: int = 100,
     exact: bool = False,
@@ -74,7 +76,9 @@ def score_units(
     per-sample loss gradients) or "logits" (λ1 of the (nC) x (nC) kernel of the logits, by
     Lanczos to relative residual `tol` within `max_iter` steps); `exact` takes the explicit
     Jacobian reference path (small n only). `chunk_size` samples go through one vmap / one
-    batched pass. Parameters, requires_grad flags, train/eval modes and the caller's torch RNG
+    batched pass; per-sample gradients held at once (loss mode) stay within
+    max(chunk_size x params of the largest unit x 4 bytes, `gradient_budget_mb`), formed
+    `vmap_size` (default chunk_size) samples per vmapped call. Parameters, requires_grad flags, train/eval modes and the caller's torch RNG
     are left as found. `seconds` is the wall time of the whole call."""
     start = time.perf_counter()
     if len(data) == 0:
@@ -90,6 +94,8 @@ def score_units(
         loss_fn=partial(task_loss, task=data.task),
         mode=mode,
         chunk_size=chunk_size,
+        gradient_budget_mb=gradient_budget_mb,
+        vmap_size=vmap_size,
         tol=tol,
         max_iter=max_iter,
         seed=0 if seed is None else seed,

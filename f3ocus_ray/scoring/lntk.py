@@ -2,8 +2,10 @@
 
 Two choices of J_l (the paper does not say which outputs):
 - `loss` (default): J_l is the Jacobian of the n per-sample losses w.r.t. unit l's parameters,
-  so Θ^l is the n x n Gram matrix of per-sample gradients. One vectorised per-sample-gradient
-  pass serves all units (`per_sample.py`), then a dense `eigvalsh` per unit.
+  so Θ^l is the n x n Gram matrix of per-sample gradients, built unit by unit in row blocks of
+  at most `chunk_size` samples (`per_sample.py`, whose docstring states the peak memory:
+  model + chunk_size x params(largest unit) x 4 bytes + one n x n kernel), then a dense
+  `eigvalsh` per unit.
 - `logits`: J_l is the Jacobian of all n x C output logits, Θ^l is (nC) x (nC). λ1 comes from
   matrix-free Lanczos (each step one vjp and one jvp per chunk of samples; J and Θ are never
   formed), to `tol` relative residual or `max_iter` steps.
@@ -25,7 +27,7 @@ from torch.func import jacrev, jvp, vjp
 
 from f3ocus_ray.scoring.functional import ModelFunction
 from f3ocus_ray.scoring.lanczos import dense_top_eigenvalue, top_eigenvalue
-from f3ocus_ray.scoring.per_sample import per_sample_grams
+from f3ocus_ray.scoring.per_sample import unit_grams
 from f3ocus_ray.scoring.problem import ScoringProblem, flatten_units
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,8 @@ def lntk(problem: ScoringProblem) -> np.ndarray:
 
 
 def loss_eigenvalues(problem: ScoringProblem) -> np.ndarray:
-    return np.array([np.linalg.eigvalsh(g)[-1] for g in per_sample_grams(problem)])
+    """λ1 of each unit's Gram matrix; one unit's kernel is alive at a time."""
+    return np.array([np.linalg.eigvalsh(g)[-1] for g in unit_grams(problem)], dtype=np.float64)
 
 
 def _add(acc: dict[str, Tensor] | None, new: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -29,6 +29,8 @@ class ScoringProblem:
     `inputs` are the model's positional inputs, each with leading dimension n. `loss_fn` and
     `targets` are needed by every method except LNTK in `logits` mode, magnitude and SynFlow.
     `mode`, `tol`, `max_iter` and `exact` only concern LNTK; `seed` seeds Lanczos' start vector.
+    `chunk_size` and `gradient_budget_mb` bound the per-sample gradients held at once, and
+    `vmap_size` the samples per vmapped call (LNTK loss mode, SNR, Fisher: see `per_sample.py`).
     """
 
     model: nn.Module
@@ -38,6 +40,8 @@ class ScoringProblem:
     loss_fn: LossFn | None = None
     mode: str = "loss"
     chunk_size: int = 16
+    gradient_budget_mb: float = 64.0  # per-sample gradients below this never go in row blocks
+    vmap_size: int | None = None  # samples per vmapped per-sample-gradient call; None: chunk_size
     tol: float = 1e-6
     max_iter: int = 100
     seed: int = 0
@@ -53,6 +57,10 @@ class ScoringProblem:
             raise ValueError("need at least one sample")
         if self.chunk_size < 1 or self.max_iter < 1 or self.tol <= 0:
             raise ValueError("chunk_size and max_iter must be >= 1, tol > 0")
+        if self.vmap_size is not None and self.vmap_size < 1:
+            raise ValueError(f"vmap_size must be >= 1 or None, got {self.vmap_size}")
+        if not self.gradient_budget_mb >= 0:
+            raise ValueError(f"gradient_budget_mb must be >= 0, got {self.gradient_budget_mb}")
         known = {n for n, _ in self.model.named_parameters()}
         missing = [n for u in self.units for n in u if n not in known]
         if missing:
@@ -61,6 +69,11 @@ class ScoringProblem:
     @property
     def n(self) -> int:
         return int(self.inputs[0].shape[0])
+
+    @property
+    def samples_per_call(self) -> int:
+        """Samples per vmapped per-sample-gradient call (`vmap_size`, else `chunk_size`)."""
+        return self.chunk_size if self.vmap_size is None else self.vmap_size
 
     @property
     def names(self) -> tuple[str, ...]:
