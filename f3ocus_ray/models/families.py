@@ -7,10 +7,10 @@ imported on its first build. The unit mode (`f3ocus_ray.models.units`) decides w
 Limits (known, not handled):
 - Tokenizer: a real BERT-family checkpoint (vilt, blip, albef) with a `tokenizer.json` in its
   folder tokenizes with it (`checkpoint_tokenizer`), so its embeddings see their own ids. The
-  others (llava, blip2: SentencePiece/BPE without [SEP]) and checkpoints without the file use
-  the project's own tokenizer: their embeddings are then indexed with ids of another
+  others (llava, blip2: SentencePiece/BPE without [SEP]) and checkpoints with only a vocab file
+  use the project's own tokenizer: their embeddings are then indexed with ids of another
   vocabulary (fine for experiments on the architecture, not for the checkpoint's language
-  knowledge).
+  knowledge). A folder with no tokenizer at all is refused (`checkpoint_check`).
 - BLIP and ALBEF answer by classification with a new head, not with their answer decoders.
 - BLIP-2 with an encoder-decoder language model (Flan-T5) is refused: decoder-only only.
 - A real model is loaded whole on each worker's device (no sharding, no quantisation).
