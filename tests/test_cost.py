@@ -68,6 +68,55 @@ def test_memory_is_weights_grads_adam_and_the_activation_formula():
     assert m.fits == "MIG 1g.10gb"
 
 
+def _saved_bytes(model, space, inputs) -> int:
+    """What autograd saves for backward in one forward (every unit trained), parameters aside."""
+    import torch
+
+    space.apply(model, np.ones(space.num_units, dtype=bool))
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        logits = model(*inputs)
+        target = torch.zeros(logits.shape[:-1].numel(), dtype=torch.long)
+        torch.nn.functional.cross_entropy(logits.float().flatten(0, -2), target)
+    return sum(saved.values())
+
+
+@pytest.mark.parametrize("family", ["vilt", "blip", "albef", "blip2", "llava"])
+def test_the_activation_formula_is_near_what_autograd_saves(family):
+    import torch
+
+    from f3ocus_ray.models.memory import geometry
+    from f3ocus_ray.models.registry import is_generative
+
+    sizes = dict(hidden_size=64, num_heads=2, intermediate_size=256, image_size=64)
+    spec = replace(TINY_SPEC, name=f"tiny-{family}", vocab_size=300, max_text_len=16, **sizes)
+    model, space = build_model(spec)
+    model.to(torch.bfloat16)
+    answer = spec.max_answer_length + 1 if is_generative(spec.name) else 0
+    g = torch.Generator().manual_seed(0)
+    n, t = 2, 16 + answer
+    inputs = (
+        torch.rand(n, 3, 64, 64, generator=g),
+        torch.randint(5, 300, (n, t), generator=g),
+        torch.ones(n, t, dtype=torch.long),
+    )
+    measured = _saved_bytes(model, space, inputs)
+    config = model.net.config if family == "vilt" else _tiny_config(family, spec)
+    geo = geometry(family, config, 16, answer)
+    classes = None if is_generative(spec.name) else spec.num_outputs
+    sizes = space.unit_sizes(model)
+    estimate = training_memory(geo, 0, sizes, 0, len(sizes), n, classes).activations
+    assert 0.8 < estimate / measured < 1.5, (estimate, measured)
+
+
 def test_cli_prints_the_table_and_a_users_config(tmp_path, capsys):
     assert main(["cost", "--family", "vilt", "--budget", "4", "--unit-mode", "adapters"]) == 0
     out = capsys.readouterr().out

@@ -8,16 +8,20 @@
     activations  = what autograd saves, for every block from the first trained one to the end
                    (backprop runs through them); the worst case, block 0 trained, is all blocks:
         per block    b*s*(18*h + 2*g*f) + 6*b*a*s*s          (Korthikanti et al. 2022's
-                     34*s*b*h + 5*a*s^2*b for g=2, f=4h, with eager attention's fp32 softmax)
+                     34*s*b*h + 5*a*s^2*b for g=2, f=4h, with eager attention's fp32 softmax;
+                     Llama blocks + 8*b*s*h: their RMSNorms run in fp32)
         cross-attn.  + b*s*13*h + 6*b*a*s*n + 4*b*n*h        (reading n image tokens)
         logits       + 10*b*t*V                              (bf16 logits, fp32 loss + grad)
-    b batch, s tokens through the block, h width, a heads, f FFN width, g = 2 (GELU FFN) or 4
-    (gated: SwiGLU), t positions with logits, V their classes (vocabulary or answers).
+    b batch, s tokens through the block, h width, a heads, f FFN width, g the FFN-wide tensors
+    saved (2: GELU, 1: ReLU, whose output is fc2's input, 4: SwiGLU), t positions with logits,
+    V their classes (vocabulary or answers).
 
-The frozen front (vision tower, embeddings) runs without saving anything. The estimate is an
-upper bound for blocks whose weights are frozen (they save no linear-layer inputs); it leaves
-out the CUDA context and allocator slack (`CONTEXT_GIB`), and activation checkpointing,
-flash attention and fused optimizers, which this project does not use.
+The frozen front (vision tower, embeddings) runs without saving anything. Against the bytes
+autograd really saves (tests/test_cost.py, tiny configs at bf16, every block trained) the
+formula is within 0.8-1.5x; it is an upper bound for blocks whose weights are frozen (they save
+no linear-layer inputs). It leaves out the CUDA context and allocator slack (`CONTEXT_GIB`),
+and activation checkpointing, flash attention and fused optimizers, which this project does
+not use.
 """
 
 from __future__ import annotations
@@ -50,13 +54,14 @@ class BlockShape:
     heads: int
     ffn: int
     tokens: int  # s: the sequence through the block
-    gated: bool = False  # SwiGLU FFN (Llama): 4 FFN-wide tensors saved, else 2
+    ffn_tensors: int = 2  # FFN-wide tensors saved: GELU 2, ReLU 1, SwiGLU (Llama) 4
+    fp32_norms: bool = False  # Llama's RMSNorm computes in fp32
     cross_tokens: int = 0  # image tokens its cross-attention reads (0: none)
 
     def activation_bytes(self, batch: int) -> int:
         b, s, h, a = batch, self.tokens, self.hidden, self.heads
-        g = 4 if self.gated else 2
-        out = b * s * (18 * h + 2 * g * self.ffn) + 6 * b * a * s * s
+        norms = 8 * h if self.fp32_norms else 0
+        out = b * s * (18 * h + norms + 2 * self.ffn_tensors * self.ffn) + 6 * b * a * s * s
         if self.cross_tokens:
             n = self.cross_tokens
             out += b * s * 13 * h + 6 * b * a * s * n + 4 * b * n * h
@@ -99,10 +104,16 @@ def _vilt(cfg: Any, text: int, answer: int) -> Geometry:
     return Geometry((block,) * cfg.num_hidden_layers, 1, cfg.num_labels)
 
 
+def _ffn_tensors(activation: str) -> int:
+    return 1 if activation == "relu" else 2
+
+
 def _blip(cfg: Any, text: int, answer: int) -> Geometry:
     t, v = cfg.text_config, cfg.vision_config
     n = _patches(v.image_size, v.patch_size)
-    block = BlockShape(t.hidden_size, t.num_attention_heads, t.intermediate_size, text, False, n)
+    block = BlockShape(
+        t.hidden_size, t.num_attention_heads, t.intermediate_size, text, cross_tokens=n
+    )
     return Geometry((block,) * t.num_hidden_layers, 1, 0)
 
 
@@ -117,14 +128,16 @@ def _albef(sizes: Any, text: int, answer: int) -> Geometry:
 def _blip2(cfg: Any, text: int, answer: int) -> Geometry:
     t = cfg.text_config
     s = cfg.num_query_tokens + text + answer
-    block = BlockShape(t.hidden_size, t.num_attention_heads, t.ffn_dim, s)
+    ffn = _ffn_tensors(t.activation_function)
+    block = BlockShape(t.hidden_size, t.num_attention_heads, t.ffn_dim, s, ffn_tensors=ffn)
     return Geometry((block,) * t.num_hidden_layers, text + answer, t.vocab_size)
 
 
 def _llava(cfg: Any, text: int, answer: int) -> Geometry:
     t = cfg.text_config
     s = cfg.image_seq_length + text + answer
-    block = BlockShape(t.hidden_size, t.num_attention_heads, t.intermediate_size, s, gated=True)
+    shape = (t.hidden_size, t.num_attention_heads, t.intermediate_size, s)
+    block = BlockShape(*shape, ffn_tensors=4, fp32_norms=True)
     return Geometry((block,) * t.num_hidden_layers, text + answer, t.vocab_size)
 
 
