@@ -122,7 +122,27 @@ def test_f3ocus_run_refuses_it_with_exit_2_before_data_and_ray(tmp_path, capsys)
         "federation: {budgets: 2}\n"
         "tracking: {enabled: false}\n"
     )
+    capsys.readouterr()  # save_pretrained's progress bar
     assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: model.path: {folder} has no tokenizer")
     assert not cache.exists() and not ray.is_initialized()
+
+
+def test_a_grid_is_refused_at_its_first_bad_checkpoint_before_any_data(tmp_path):
+    from f3ocus_ray.platform.grid_spec import check_runnable, load_grid
+
+    good = write_folder(tmp_path / "a")
+    bad = write_folder(tmp_path / "b", processor=False)
+    (tmp_path / "grid.yaml").write_text(
+        "name: g\n"
+        "base: {model: {name: vilt, device: cpu}, federation: {budgets: 2}, "
+        f"data: {{cache_dir: {tmp_path / 'data'}}}}}\n"
+        f"axes: {{model.path: [{good}, {bad}]}}\n"
+    )
+    grid = load_grid(tmp_path / "grid.yaml", cwd=tmp_path)
+    with pytest.raises(
+        ConfigError, match=rf"trial 1 \(model.path={bad}\): model.path: {bad} has no image"
+    ):
+        check_runnable(grid)
+    assert not (tmp_path / "data").exists()
