@@ -153,3 +153,17 @@ def test_albef_sizes_json_names_unknown_fields(tmp_path):
     (tmp_path / "albef.json").write_text(json.dumps({"hidden": 768}))
     with pytest.raises(ConfigError, match=r"unknown ALBEF size\(s\) \['hidden'\]"):
         target_from_json("albef", str(tmp_path / "albef.json"), None)
+
+
+def test_cli_reads_an_albef_checkpoint_file(tmp_path, capsys):
+    import torch
+    from test_models_families import _albef_original_keys
+
+    model, space = build_model(replace(TINY_SPEC, name="tiny-albef"))
+    torch.save({"model": _albef_original_keys(model)}, tmp_path / "ALBEF.pth")
+    argv = ["cost", "--family", "albef", "--model-path", str(tmp_path / "ALBEF.pth")]
+    assert main([*argv, "--budget", "1", "--answers", "5"]) == 0
+    out = capsys.readouterr().out
+    sizes = space.unit_sizes(model)  # text blocks, then the larger fusion blocks
+    low, high = (f"{int(n) / 1e3:,.1f}k" for n in (sizes.min(), sizes.max()))
+    assert sizes.min() < sizes.max() and f"| layers: 1 of 4 units | {low}-{high} |" in out
