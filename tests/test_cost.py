@@ -167,3 +167,10 @@ def test_cli_reads_an_albef_checkpoint_file(tmp_path, capsys):
     sizes = space.unit_sizes(model)  # text blocks, then the larger fusion blocks
     low, high = (f"{int(n) / 1e3:,.1f}k" for n in (sizes.min(), sizes.max()))
     assert sizes.min() < sizes.max() and f"| layers: 1 of 4 units | {low}-{high} |" in out
+
+
+def test_the_cli_lists_every_published_model():
+    from f3ocus_ray.cli import _COST_FAMILIES
+    from f3ocus_ray.models.published import PUBLISHED
+
+    assert _COST_FAMILIES == tuple(PUBLISHED)
