@@ -1,4 +1,4 @@
-"""A real checkpoint is checked before a run starts, cheaply: no weight is read.
+"""A real checkpoint is checked before a run starts, cheaply: its weights are not loaded.
 
 Refused, naming the file (a `ConfigError` on `model.path`, exit 2 from the command line):
 - a folder without its tokenizer (`tokenizer.json`, `tokenizer.model`, `vocab.txt` or
@@ -9,7 +9,8 @@ Refused, naming the file (a `ConfigError` on `model.path`, exit 2 from the comma
 - weights whose shapes differ from the config's: the safetensors headers (shapes only, read with
   `safe_open`) against the model built from the config on the meta device, checkpoint keys
   renamed as transformers renames them when loading (LLaVA's legacy layout); ALBEF's `.pth` is
-  opened with `mmap` (no tensor read) and its keys mapped as the loader maps them.
+  opened with `mmap` and its keys mapped as the loader maps them (which reads only the ViT's
+  fused qkv tensors, to split them).
 
 ALBEF's tokenizer and image processor sit next to its `.pth` file.
 """
