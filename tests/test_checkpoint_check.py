@@ -18,11 +18,11 @@ from f3ocus_ray.models.checkpoint_check import check_checkpoint
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "what", "is", "the", "organ", "lung"]
 
 
-def _tokenizer(folder):
+def _tokenizer(folder, words=WORDS):
     from transformers import BertTokenizerFast
 
     vocab = folder.parent / f"{folder.name}-vocab.txt"
-    vocab.write_text("\n".join(WORDS))
+    vocab.write_text("\n".join(words))
     BertTokenizerFast(str(vocab)).save_pretrained(folder)
 
 
@@ -63,6 +63,16 @@ def test_a_folder_without_its_tokenizer_is_refused(tmp_path):
 def test_a_folder_without_its_processor_is_refused(tmp_path):
     folder = write_folder(tmp_path, processor=False)
     with pytest.raises(ConfigError, match=rf"model.path: {folder} has no image processor"):
+        check_checkpoint("vilt", str(folder))
+
+
+def test_a_tokenizer_larger_than_the_embedding_is_refused(tmp_path):
+    folder = write_folder(tmp_path)  # the tiny ViLT's embedding has 50 rows
+    _tokenizer(folder, WORDS + [f"word{i}" for i in range(50)])
+    with pytest.raises(
+        ConfigError,
+        match=r"tokenizer.json has 60 tokens; the checkpoint's embedding has 50 rows: not this",
+    ):
         check_checkpoint("vilt", str(folder))
 
 

@@ -6,6 +6,8 @@ Refused, naming the file (a `ConfigError` on `model.path`, exit 2 from the comma
   with an `image_processor`: what transformers 5 writes);
 - a `config.json` whose `model_type` is not the family's (a LLaVA folder given as `blip2`), or an
   ALBEF file that is not an ALBEF checkpoint;
+- a tokenizer that cannot belong to the checkpoint: more tokens (`tokenizer.json`, `vocab.txt`
+  or `vocab.json`) than the language model's embedding has rows;
 - weights whose shapes differ from the config's: the safetensors headers (shapes only, read with
   `safe_open`) against the model built from the config on the meta device, checkpoint keys
   renamed as transformers renames them when loading (LLaVA's legacy layout); ALBEF's `.pth` is
@@ -77,8 +79,8 @@ def check_checkpoint(name: str, path: str | None) -> None:
 def _check(name: str, path: str, stamp: tuple) -> None:  # stamp: the folder's files and times
     p = Path(path)
     if name == "albef":
-        _check_albef(p)
         _side_files(p.parent)
+        _check_albef(p)
         return
     file, raw = read_config(p)
     family = FAMILIES[name]
@@ -90,7 +92,8 @@ def _check(name: str, path: str, stamp: tuple) -> None:  # stamp: the folder's f
             f"(model_type {family.model_type!r})"
         )
     _side_files(p)
-    _check_shapes(name, p, raw, file)
+    net = _check_shapes(name, p, raw, file)
+    _check_vocabulary(p, net.config.get_text_config().vocab_size)
 
 
 def _side_files(folder: Path) -> None:
@@ -167,7 +170,8 @@ def _renamer(net: Any, expected: dict):
     return rename
 
 
-def _check_shapes(name: str, folder: Path, raw: dict, file: Path) -> None:
+def _check_shapes(name: str, folder: Path, raw: dict, file: Path) -> Any:
+    """The weights' shapes against the config's; returns the model built on meta."""
     from safetensors import safe_open
 
     net, expected = _expected(name, raw, file)
@@ -191,6 +195,38 @@ def _check_shapes(name: str, folder: Path, raw: dict, file: Path) -> None:
                 )
     if not matched:
         raise _err(f"{folder}: no tensor of the weights belongs to the model {file.name} describes")
+    return net
+
+
+def _tokenizer_size(folder: Path) -> tuple[Path, int] | None:
+    """The tokenizer's number of tokens (added ones included), or None (SentencePiece only)."""
+    file = folder / "tokenizer.json"
+    try:
+        if file.is_file():
+            from tokenizers import Tokenizer
+
+            return file, Tokenizer.from_file(str(file)).get_vocab_size(with_added_tokens=True)
+        file = folder / "vocab.txt"
+        if file.is_file():
+            return file, len(file.read_text(encoding="utf-8").splitlines())
+        file = folder / "vocab.json"
+        if file.is_file():
+            return file, len(json.loads(file.read_text(encoding="utf-8")))
+    except Exception as e:  # tokenizers raises its own error types
+        raise _err(f"cannot read {file} as a tokenizer: {e}") from None
+    return None
+
+
+def _check_vocabulary(folder: Path, rows: int) -> None:
+    """Token ids past the embedding's rows would index nothing: not this checkpoint's tokenizer
+    (fewer tokens than rows is common: vocabularies padded to a multiple)."""
+    found = _tokenizer_size(folder)
+    if found is not None and found[1] > rows:
+        file, size = found
+        raise _err(
+            f"{file} has {size} tokens; the checkpoint's embedding has {rows} rows: "
+            "not this checkpoint's tokenizer"
+        )
 
 
 def _check_albef(path: Path) -> None:
@@ -204,6 +240,7 @@ def _check_albef(path: Path) -> None:
         mapped = albef_key_map(sd)
     except (KeyError, IndexError) as e:
         raise _err(f"{path}: not an ALBEF checkpoint ({e})") from None
+    _check_vocabulary(path.parent, sizes.vocab_size)
     with torch.device("meta"):
         model = Albef(sizes, num_answers=1)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
