@@ -1,4 +1,4 @@
-"""`f3ocus run | grid | report | data synth | convert | merge`: the command line.
+"""`f3ocus run | grid | report | cost | data synth | convert | merge`: the command line.
 
 Errors a user can cause print one line (`error: ...`) and exit with code 2, no traceback.
 """
@@ -79,6 +79,48 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     report.add_argument("--metric", default="score")
     report.add_argument("--out", default="reports", help="folder for the tables and plots")
+
+    cost = sub.add_parser(
+        "cost",
+        help="Mbit per round, trainable parameters and bf16 training memory of a real family "
+        "at its published (or your) size, built on the meta device: no weights",
+    )
+    cost.add_argument(
+        "--family",
+        choices=_COST_FAMILIES,
+        help="one family (default: every published model: the paper's Table 2 at full size)",
+    )
+    where = cost.add_mutually_exclusive_group()
+    where.add_argument(
+        "--config-json", help="the family's full config (a config.json; ALBEF: its sizes)"
+    )
+    where.add_argument("--model-path", help="a checkpoint folder (ALBEF: its .pth file)")
+    cost.add_argument(
+        "--budget",
+        type=int,
+        action="append",
+        dest="budgets",
+        metavar="K",
+        help="units per client (repeatable; default: 2 and 4, the paper's)",
+    )
+    cost.add_argument(
+        "--unit-mode",
+        action="append",
+        dest="unit_modes",
+        metavar="MODE",
+        help="a unit mode (repeatable; default: layers and adapters)",
+    )
+    cost.add_argument("--answers", type=int, help="classifying families: answer classes")
+    cost.add_argument("--batch-size", type=int, default=16, help="memory: batch (default: 16)")
+    cost.add_argument(
+        "--text-tokens", type=int, default=40, help="memory: question tokens (default: 40)"
+    )
+    cost.add_argument(
+        "--answer-tokens",
+        type=int,
+        default=8,
+        help="memory, generative families: answer tokens (default: 8)",
+    )
 
     runs = sub.add_parser("runs", help="tracked runs")
     rsub = runs.add_subparsers(dest="runs_command", required=True)
@@ -177,6 +219,40 @@ _FORMAT_NAMES = (
     "open-i",
     "mimic-cxr",
 )
+
+
+# f3ocus_ray.models.published's keys (not imported here: --help stays fast)
+_COST_FAMILIES = ("vilt", "albef", "blip", "blip2", "llava")
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from f3ocus_ray.errors import ConfigError
+    from f3ocus_ray.models import cost
+
+    for name in ("answers", "batch_size", "text_tokens", "answer_tokens"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')}: must be at least 1 (got {value})")
+    if (args.config_json or args.model_path) and not args.family:
+        raise ConfigError("--config-json and --model-path need --family")
+    if args.config_json:
+        targets = [cost.target_from_json(args.family, args.config_json, args.answers)]
+    elif args.model_path:
+        targets = [cost.target_from_checkpoint(args.family, args.model_path, args.answers)]
+    else:
+        keys = [args.family] if args.family else list(_COST_FAMILIES)
+        targets = [cost.published_target(k, args.answers) for k in keys]
+    budgets = args.budgets or [2, 4]
+    modes = args.unit_modes or ["layers", "adapters"]
+    for target in targets:
+        print(cost.format_cost(target, cost.cost_rows(target, budgets, modes)))
+        print()
+        memory = cost.memory_rows(
+            target, budgets, modes[0], args.batch_size, args.text_tokens, args.answer_tokens
+        )
+        print(cost.format_memory(target, memory, args.batch_size, modes[0]))
+        print()
+    return 0
 
 
 def _summary_table(summary) -> str:
@@ -342,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "runs":
             return _runs_gc(args)
+        if args.command == "cost":
+            return _cost(args)
         if args.data_command == "convert":
             return _convert(args)
         if args.data_command == "merge":

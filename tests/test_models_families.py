@@ -429,10 +429,12 @@ def test_a_real_bert_family_checkpoint_tokenizes_with_its_own_tokenizer(tmp_path
     from f3ocus_ray.data.tokenizer import tokenizer_to_json, train_tokenizer
     from f3ocus_ray.platform.prepare import prepare
 
-    model, _ = build_model(spec("tiny-vilt", vocab_size=V + 5))
+    # the embedding has a row for each of its tokenizer's 87 tokens (checkpoint_check)
+    model, _ = build_model(spec("tiny-vilt", vocab_size=128))
     model.net.save_pretrained(tmp_path / "ckpt")
     own = tokenizer_to_json(train_tokenizer(["a corpus that is not the questions"], 120))
     (tmp_path / "ckpt" / "tokenizer.json").write_text(own)
+    (tmp_path / "ckpt" / "preprocessor_config.json").write_text("{}")  # its image processor
     overrides = [
         "model.name=vilt",
         f"model.path={tmp_path / 'ckpt'}",
@@ -444,9 +446,10 @@ def test_a_real_bert_family_checkpoint_tokenizes_with_its_own_tokenizer(tmp_path
     ]
     prep = prepare(load_config(None, overrides))
     assert prep.facts.tokenizer_json == own and prep.driver_spec.worker.tokenizer_json == own
-    # the project's tokenizer without the file
+    # a checkpoint without its tokenizer is refused (models/checkpoint_check.py)
     (tmp_path / "ckpt" / "tokenizer.json").unlink()
-    assert prepare(load_config(None, overrides)).facts.tokenizer_json != own
+    with pytest.raises(ConfigError, match=r"model.path: .*ckpt has no tokenizer"):
+        prepare(load_config(None, overrides))
     # a tokenizer the BERT-style encoding cannot use is refused, naming the file
     (tmp_path / "ckpt" / "tokenizer.json").write_text(own.replace('"[SEP]"', '"[END]"'))
     with pytest.raises(ConfigError, match=r"model.path: .*tokenizer.json is not a BERT-style"):

@@ -290,9 +290,19 @@ def build_albef(spec: ModelSpec) -> tuple[Albef, LayerSpace]:
                 f"unexpected {unexpected[:3]}"
             )
         dtype = resolve_dtype(spec.dtype, device)
+    model, space = assemble_albef(model, spec)
+    finish(model, device, dtype)
+    return model, space
+
+
+def assemble_albef(model: Albef, spec: ModelSpec) -> tuple[Albef, LayerSpace]:
+    """Name the head and attach the unit mode to a built ALBEF."""
     head = ("head.",) + (("vision.",) if not spec.freeze_vision else ())
     head += ("embeddings.",) if spec.train_embeddings else ()
     site = UnitSite(model.blocks_path, model.sizes.hidden_size, BERT_KINDS, head)
-    model, space = get_unit_mode(spec.unit_mode).attach(model, site, spec)
-    finish(model, device, dtype)
-    return model, space
+    return get_unit_mode(spec.unit_mode).attach(model, site, spec)
+
+
+def albef_from_config(sizes: AlbefSizes, spec: ModelSpec) -> tuple[Albef, LayerSpace]:
+    """The model of full `AlbefSizes` (on torch's default device: the cost estimate's meta)."""
+    return assemble_albef(Albef(sizes, spec.num_outputs), spec)

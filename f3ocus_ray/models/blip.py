@@ -120,12 +120,24 @@ def build_blip(spec: ModelSpec) -> tuple[BlipClassifier, LayerSpace]:
         net = BlipForQuestionAnswering.from_pretrained(
             spec.path, local_files_only=True, dtype=dtype, attn_implementation="eager"
         )
+    model, space = assemble_blip(net, spec)
+    finish(model, device, dtype)
+    return model, space
+
+
+def assemble_blip(net: nn.Module, spec: ModelSpec) -> tuple[BlipClassifier, LayerSpace]:
+    """The vision model and question encoder of a built `BlipForQuestionAnswering` with a new
+    answer head (seeded), and the unit mode attached; BLIP's answer decoder is dropped."""
     with seeded(spec.init_seed + 2):  # the new answer head
         model = BlipClassifier(net.vision_model, net.text_encoder, spec.num_outputs)
-    del net  # the answer decoder is not used
     head = ("head.",) + (("vision.",) if not spec.freeze_vision else ())
     head += ("text.embeddings.",) if spec.train_embeddings else ()
     site = UnitSite(model.blocks_path, model.text.config.hidden_size, BERT_KINDS, head)
-    model, space = get_unit_mode(spec.unit_mode).attach(model, site, spec)
-    finish(model, device, dtype)
-    return model, space
+    return get_unit_mode(spec.unit_mode).attach(model, site, spec)
+
+
+def blip_from_config(cfg, spec: ModelSpec) -> tuple[BlipClassifier, LayerSpace]:
+    """The model of a full `BlipConfig` (on torch's default device: the cost estimate's meta)."""
+    from transformers import BlipForQuestionAnswering
+
+    return assemble_blip(BlipForQuestionAnswering(cfg), spec)

@@ -7,10 +7,10 @@ imported on its first build. The unit mode (`f3ocus_ray.models.units`) decides w
 Limits (known, not handled):
 - Tokenizer: a real BERT-family checkpoint (vilt, blip, albef) with a `tokenizer.json` in its
   folder tokenizes with it (`checkpoint_tokenizer`), so its embeddings see their own ids. The
-  others (llava, blip2: SentencePiece/BPE without [SEP]) and checkpoints without the file use
-  the project's own tokenizer: their embeddings are then indexed with ids of another
+  others (llava, blip2: SentencePiece/BPE without [SEP]) and checkpoints with only a vocab file
+  use the project's own tokenizer: their embeddings are then indexed with ids of another
   vocabulary (fine for experiments on the architecture, not for the checkpoint's language
-  knowledge).
+  knowledge). A folder with no tokenizer at all is refused (`checkpoint_check`).
 - BLIP and ALBEF answer by classification with a new head, not with their answer decoders.
 - BLIP-2 with an encoder-decoder language model (Flan-T5) is refused: decoder-only only.
 - A real model is loaded whole on each worker's device (no sharding, no quantisation).
@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from f3ocus_ray.errors import ConfigError
 from f3ocus_ray.models.registry import (
@@ -91,6 +91,22 @@ def _lazy(target: str) -> Builder:
 FAMILY_BUILDERS: dict[str, Builder] = {f.name: _lazy(f.builder) for f in FAMILIES.values()}
 
 
+def build_from_config(name: str, config: Any, spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
+    """A real family's model from a full config (a transformers config; ALBEF: `AlbefSizes`)
+    with `spec`'s unit mode, on torch's default device: under `torch.device("meta")` no
+    weight is allocated (the cost estimate)."""
+    family = FAMILIES.get(name)
+    if family is None or family.from_config is None:
+        choices = sorted(f.name for f in FAMILIES.values() if f.from_config)
+        raise ValueError(f"no full-config builder for {name!r}; choose from {choices}")
+    reason = get_unit_mode(spec.unit_mode).unsupported(name)
+    if reason:
+        raise ValueError(f"unit mode {reason}")
+    module, function = family.from_config.split(":")
+    build = getattr(importlib.import_module(f"f3ocus_ray.models.{module}"), function)
+    return build(config, spec)
+
+
 def build_model(spec: ModelSpec) -> tuple[nn.Module, LayerSpace]:
     """The model of `spec` with its unit mode's modules, and its LayerSpace (weights fixed by
     `spec.init_seed`: identical on every worker)."""
@@ -136,6 +152,7 @@ def _checkpoint_units(name: str, path: str, stamp: int) -> int | None:
 
 __all__ = [
     "FAMILY_BUILDERS",
+    "build_from_config",
     "GENERATIVE",
     "REAL",
     "TINY",

@@ -267,7 +267,7 @@ def build_generative(spec: ModelSpec, family: str) -> tuple[GenerativeVLM, Layer
     the spec)."""
     import transformers
 
-    wrapper, kinds, tiny_config, class_name = _FAMILIES[family]
+    tiny_config, class_name = _FAMILIES[family][2:]
     net_cls = getattr(transformers, class_name)
     device = resolve_device(spec.device)
     if spec.path is None:
@@ -281,6 +281,14 @@ def build_generative(spec: ModelSpec, family: str) -> tuple[GenerativeVLM, Layer
         net = net_cls.from_pretrained(
             spec.path, local_files_only=True, dtype=dtype, attn_implementation="eager"
         )
+    model, space = assemble_generative(net, family, spec)
+    finish(model, device, dtype)
+    return model, space
+
+
+def assemble_generative(net: nn.Module, family: str, spec: ModelSpec):
+    """Wrap a built BLIP-2 or LLaVA net, name its head and attach the unit mode."""
+    wrapper, kinds = _FAMILIES[family][:2]
     if getattr(net.config, "use_decoder_only_language_model", True) is False:
         raise ValueError(f"{spec.path}: only decoder-only language models are supported")
     model = wrapper(net)
@@ -293,9 +301,24 @@ def build_generative(spec: ModelSpec, family: str) -> tuple[GenerativeVLM, Layer
     head = [p for p in head if any(n.startswith(p) for n in names)]  # tied weights appear once
     site = UnitSite(model.blocks_path, net.config.text_config.hidden_size, kinds, tuple(head))
     with seeded(spec.init_seed + 1):
-        model, space = get_unit_mode(spec.unit_mode).attach(model, site, spec)
-    finish(model, device, dtype)
-    return model, space
+        return get_unit_mode(spec.unit_mode).attach(model, site, spec)
+
+
+def _from_config(cfg, family: str, spec: ModelSpec):
+    import transformers
+
+    eager(cfg)
+    return assemble_generative(getattr(transformers, _FAMILIES[family][3])(cfg), family, spec)
+
+
+def blip2_from_config(cfg, spec: ModelSpec):
+    """The model of a full `Blip2Config` (on torch's default device: the cost estimate's meta)."""
+    return _from_config(cfg, "blip2", spec)
+
+
+def llava_from_config(cfg, spec: ModelSpec):
+    """The model of a full `LlavaConfig` (on torch's default device: the cost estimate's meta)."""
+    return _from_config(cfg, "llava", spec)
 
 
 def build_blip2(spec: ModelSpec) -> tuple[GenerativeVLM, LayerSpace]:

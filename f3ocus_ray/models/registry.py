@@ -28,19 +28,65 @@ class Family:
     generative: bool = False  # answers with tokens (task "generative"), else classifies
     bert_tokenized: bool = False  # real: its tokenizer.json encodes as [CLS] q [SEP], [PAD]=0
     block_biases: bool = True  # its blocks have bias parameters (unit mode `bias`)
+    # real families: "module:function" building the model from a full config on torch's
+    # default device, (config, spec) -> (model, LayerSpace) (the cost estimate, on meta)
+    from_config: str | None = None
+    # real families with a Hugging Face folder: its config.json's model_type and the
+    # transformers class its weights load into (checked before a run: `checkpoint_check`)
+    model_type: str | None = None
+    hf_class: str | None = None
 
 
 _FAMILIES = (
     Family("tiny-vilt", "vilt:build_tiny_vilt"),
-    Family("vilt", "vilt:build_real_vilt", real=True, bert_tokenized=True),
+    Family(
+        "vilt",
+        "vilt:build_real_vilt",
+        real=True,
+        bert_tokenized=True,
+        from_config="vilt:vilt_from_config",
+        model_type="vilt",
+        hf_class="ViltForQuestionAnswering",
+    ),
     Family("tiny-blip", "blip:build_blip"),
-    Family("blip", "blip:build_blip", real=True, bert_tokenized=True),
+    Family(
+        "blip",
+        "blip:build_blip",
+        real=True,
+        bert_tokenized=True,
+        from_config="blip:blip_from_config",
+        model_type="blip",
+        hf_class="BlipForQuestionAnswering",
+    ),
     Family("tiny-albef", "albef:build_albef"),
-    Family("albef", "albef:build_albef", real=True, bert_tokenized=True),
+    Family(
+        "albef",
+        "albef:build_albef",
+        real=True,
+        bert_tokenized=True,
+        from_config="albef:albef_from_config",
+    ),
     Family("tiny-blip2", "generative:build_blip2", generative=True),
-    Family("blip2", "generative:build_blip2", real=True, generative=True),
+    Family(
+        "blip2",
+        "generative:build_blip2",
+        real=True,
+        generative=True,
+        from_config="generative:blip2_from_config",
+        model_type="blip-2",
+        hf_class="Blip2ForConditionalGeneration",
+    ),
     Family("tiny-llava", "generative:build_llava", generative=True, block_biases=False),
-    Family("llava", "generative:build_llava", real=True, generative=True, block_biases=False),
+    Family(
+        "llava",
+        "generative:build_llava",
+        real=True,
+        generative=True,
+        block_biases=False,
+        from_config="generative:llava_from_config",
+        model_type="llava",
+        hf_class="LlavaForConditionalGeneration",
+    ),
 )
 
 FAMILIES: dict[str, Family] = {f.name: f for f in _FAMILIES}

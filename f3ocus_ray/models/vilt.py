@@ -81,22 +81,33 @@ def build_tiny_vilt(spec: ModelSpec) -> tuple[VisionLanguageClassifier, LayerSpa
     return model, space
 
 
+def assemble_vilt(net: ViltForQuestionAnswering, spec: ModelSpec):
+    """Wrap a built `ViltForQuestionAnswering` (its last classifier layer replaced, seeded, when
+    its answers are not the data set's) and attach the unit mode. Units, head: as the tiny
+    ViLT's."""
+    last = net.classifier[-1]
+    if last.out_features != spec.num_outputs:
+        with seeded(spec.init_seed + 2):
+            dtype = last.weight.dtype
+            net.classifier[-1] = nn.Linear(last.in_features, spec.num_outputs, dtype=dtype)
+        net.config.num_labels = spec.num_outputs
+    model = VisionLanguageClassifier(net)
+    return get_unit_mode(spec.unit_mode).attach(model, _site(model, spec.train_embeddings), spec)
+
+
+def vilt_from_config(cfg: ViltConfig, spec: ModelSpec):
+    """The model of a full `ViltConfig` (weights as torch's default device leaves them: the
+    cost estimate builds it on the meta device)."""
+    return assemble_vilt(ViltForQuestionAnswering(cfg), spec)
+
+
 def build_real_vilt(spec: ModelSpec) -> tuple[VisionLanguageClassifier, LayerSpace]:
-    """A local `ViltForQuestionAnswering` checkpoint; its last classifier layer is replaced
-    (seeded) when its answers are not the data set's. Units, head: as the tiny ViLT's."""
+    """A local `ViltForQuestionAnswering` checkpoint (see `assemble_vilt`)."""
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     net = ViltForQuestionAnswering.from_pretrained(
         spec.path, local_files_only=True, dtype=dtype, attn_implementation="eager"
     )
-    last = net.classifier[-1]
-    if last.out_features != spec.num_outputs:
-        with seeded(spec.init_seed + 2):
-            net.classifier[-1] = nn.Linear(last.in_features, spec.num_outputs, dtype=dtype)
-        net.config.num_labels = spec.num_outputs
-    model = VisionLanguageClassifier(net)
-    model, space = get_unit_mode(spec.unit_mode).attach(
-        model, _site(model, spec.train_embeddings), spec
-    )
+    model, space = assemble_vilt(net, spec)
     finish(model, device, dtype)
     return model, space

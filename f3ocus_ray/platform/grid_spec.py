@@ -236,9 +236,15 @@ def check_runnable(grid: Grid) -> None:
         more = len(grid.refused()) - 1
         suffix = f" (and {more} more trial{'s' if more > 1 else ''})" if more else ""
         raise ConfigError(f"{grid.source}: trial {t.index} ({t.label()}): {t.error}{suffix}")
+    from f3ocus_ray.models.checkpoint_check import check_checkpoint
     from f3ocus_ray.models.families import check_task
     from f3ocus_ray.platform.data_prep import prepare_data
 
+    for t in grid.trials:  # every checkpoint before any data is written (cached per folder)
+        try:
+            check_checkpoint(t.cfg.model.name, t.cfg.model.path)
+        except ConfigError as e:
+            raise ConfigError(f"{grid.source}: trial {t.index} ({t.label()}): {e}") from None
     facts: dict[str, Any] = {}
     for t in grid.trials:
         cfg = t.cfg

@@ -25,8 +25,10 @@ class PreparedExperiment:
 
 
 def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
+    from f3ocus_ray.models.checkpoint_check import check_checkpoint
     from f3ocus_ray.models.families import check_task, checkpoint_tokenizer, is_generative
 
+    check_checkpoint(cfg.model.name, cfg.model.path)  # before any data is written
     facts = prepare_data(cfg.data, answers_in_vocab=is_generative(cfg.model.name))
     check_task(cfg.model.name, facts.task)
     own = checkpoint_tokenizer(cfg.model.name, cfg.model.path)
