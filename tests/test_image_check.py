@@ -121,3 +121,22 @@ def test_a_bad_image_fails_the_run_before_ray_mlflow_or_any_folder(
     assert err.startswith("error: ") and err.count("\n") == 1
     assert f"annotations.jsonl:{victim.line}: cannot read image {victim.image!r}" in err
     assert not db.exists() and not (tmp_path / "runs").exists() and not (tmp_path / "c").exists()
+
+
+def test_a_bad_image_refuses_a_grid_before_ray_or_mlflow(vqa_copy, tmp_path, capsys, monkeypatch):
+    import ray
+    from gridutil import CLIENTS, tiny_grid
+
+    monkeypatch.chdir(tmp_path)
+    victim = next(r for r in read_annotations(vqa_copy) if r.client == CLIENTS[-1])
+    path = vqa_copy / victim.image
+    path.write_bytes(path.read_bytes()[:60])  # truncated
+    grid = tiny_grid(tmp_path, vqa_copy, "seed: [0, 1]", name="bad")
+    started = ray.is_initialized()
+    assert main(["grid", str(grid)]) == 2
+    err = capsys.readouterr().err
+    assert f"annotations.jsonl:{victim.line}: cannot read image {victim.image!r}" in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "ray_results").exists()
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
+    assert ray.is_initialized() == started
