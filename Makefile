@@ -25,6 +25,7 @@ demo: $(STAMP)
 # session's local Ray
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not isolated" tests
+	bash tests/system_deps/postgresql.sh
 	$(BIN)/python -m pytest -q -m isolated tests
 
 # the unit tests alone: no Ray, no end-to-end run (under 2 minutes)

@@ -1,7 +1,8 @@
 """Data: the on-disk format and its loader, the synthetic data sets, the readers of real ones.
 
-The data contract, one job a module: ``format`` (annotations.jsonl records, the sample a
-writer takes, the atomic writer), ``dataset`` (loader), ``tokenizer`` (offline WordPiece),
+The data contract, one job a module: ``files`` (every path checked against its folder, images
+bounded before decoding), ``image_check`` (a data set's images checked once, cached), ``format``
+(annotations.jsonl records, the sample a writer takes, the atomic writer), ``dataset`` (loader), ``tokenizer`` (offline WordPiece),
 ``baselines`` (blind baselines), ``generative`` (prompt + answer sequences of the generative
 families). Beside it: ``synthetic/`` (the deterministic generators and :func:`synthesize`:
 MedVQA-FL, domain gap, multi-label), ``convert/`` (readers of the real releases, and

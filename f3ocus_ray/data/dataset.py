@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import path_inside
 from .format import ANNOTATIONS, SPLITS, DataError, Record, read_annotations, read_image
 
 __all__ = ["CLASSIFICATION_PROMPT", "ClientData", "FederatedDataset", "load_dataset"]
@@ -195,8 +196,8 @@ def load_dataset(
 ) -> FederatedDataset:
     """Read a data set folder (``annotations.jsonl`` + images) of either task.
 
-    Raises :class:`DataError` naming the file and line for a bad record or a missing image
-    (and, when decoded, an unreadable one). Images of any size are resized to
+    Raises :class:`DataError` naming the file and line for a bad record, a missing image or
+    one that leads outside ``path`` through a symlink (and, when decoded, an unreadable one). Images of any size are resized to
     ``image_size`` x ``image_size`` RGB uint8.
     """
     if not isinstance(image_size, int) or image_size < 1:
@@ -204,7 +205,8 @@ def load_dataset(
     root = Path(path)
     records = read_annotations(root)
     for r in records:
-        if not (root / r.image).is_file():
-            raise DataError(f"{root / ANNOTATIONS}:{r.line}: image {r.image!r} not found")
+        where = f"{root / ANNOTATIONS}:{r.line}"
+        if not path_inside(root, root / r.image, where).is_file():  # no symlink out of root
+            raise DataError(f"{where}: image {r.image!r} not found")
     ds = FederatedDataset(root, records, image_size)
     return ds.preload() if preload else ds

@@ -44,17 +44,13 @@ __all__ = [
     "read_image",
 ]
 
-from f3ocus_ray.errors import UserError
+from .files import DataError, open_image, path_inside
 
 ANNOTATIONS = "annotations.jsonl"
 META = "meta.json"
 DECODED_CACHE = ".f3ocus-cache"  # the decoded cache's default folder (data/decoded_cache.py)
 SPLITS = ("train", "test")
 _VQA_KEYS = ("question", "answer")
-
-
-class DataError(UserError, ValueError):
-    """A data set is missing, malformed or unreadable; the message names file and line."""
 
 
 @dataclass(frozen=True)
@@ -197,19 +193,21 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def read_image(root: Path, rec: Record, image_size: int | None = None) -> np.ndarray:
-    """Decode one record's image as RGB uint8, resized to image_size x image_size if given."""
+    """Decode one record's image as RGB uint8, resized to image_size x image_size if given.
+    The file must lie inside ``root`` (symlinks resolved) and within the pixel bound."""
+    where, what = f"{root / ANNOTATIONS}:{rec.line}", f"image {rec.image!r}"
     try:
-        with Image.open(root / rec.image) as im:
+        with open_image(path_inside(root, root / rec.image, where), where, what) as im:
             im = im.convert("RGB")
             if image_size is not None and im.size != (image_size, image_size):
                 im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
             return np.asarray(im, dtype=np.uint8)
     except FileNotFoundError:
-        raise DataError(f"{root / ANNOTATIONS}:{rec.line}: image {rec.image!r} not found") from None
+        raise DataError(f"{where}: {what} not found") from None
+    except DataError:
+        raise
     except Exception as e:  # PIL raises many types for corrupt files
-        raise DataError(
-            f"{root / ANNOTATIONS}:{rec.line}: cannot read image {rec.image!r}: {e}"
-        ) from None
+        raise DataError(f"{where}: cannot read {what}: {e}") from None
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

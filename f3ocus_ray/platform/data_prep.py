@@ -1,8 +1,9 @@
 """Launch-side data preparation: from the data config to the facts the specs are built from.
 
 `prepare_data` synthesises the data set when no path is given (`ensure_synthetic`, cached by
-its parameters), picks the clients, trains the tokenizer and computes the blind baselines,
-without decoding an image. `synthesize_from_config` is the one place a `SyntheticDataConfig`
+its parameters), picks the clients, checks their images once (`check_images`: a truncated,
+corrupt or oversized file is refused here, before Ray starts; the verdict is cached), trains
+the tokenizer and computes the blind baselines. `synthesize_from_config` is the one place a `SyntheticDataConfig`
 becomes `synthesize(...)`'s arguments (the runs and `f3ocus data synth` both call it).
 """
 
@@ -25,6 +26,7 @@ from f3ocus_ray.data import (
     train_tokenizer,
 )
 from f3ocus_ray.data.format import DECODED_CACHE
+from f3ocus_ray.data.image_check import check_images
 from f3ocus_ray.data.tokenizer import tokenizer_to_json
 from f3ocus_ray.errors import ConfigError
 
@@ -114,8 +116,8 @@ def decoded_cache_dir(cache_dir: str | None, data_path: Path) -> str:
 
 
 def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:
-    """Synthesise or open the data, pick the clients, train the tokenizer (on the train
-    questions; with `answers_in_vocab`, for the generative families, also on the normalised
+    """Synthesise or open the data, pick the clients, check their images, train the tokenizer
+    (on the train questions; with `answers_in_vocab`, for the generative families, also on the normalised
     train answers, so that answers are whole-word tokens), compute the blind baselines."""
     path = Path(cfg.path).expanduser() if cfg.path else ensure_synthetic(cfg)
     ds = load_dataset(path, image_size=cfg.image_size)
@@ -128,13 +130,15 @@ def prepare_data(cfg: DataConfig, answers_in_vocab: bool = False) -> DataFacts:
             )
         clients = list(cfg.clients)
     chosen = set(clients)
-    # the chosen clients' records only: no image is decoded here
+    # the chosen clients' records only
     sub = FederatedDataset(ds.root, [r for r in ds.records if r.client in chosen], ds.image_size)
     n_train = [len(sub.client_records(c, "train")) for c in clients]
     n_test = [len(sub.client_records(c, "test")) for c in clients]
     for c, a, b in zip(clients, n_train, n_test, strict=True):
         if not a or not b:
             raise DataError(f"{path}: client {c!r} has {a} train and {b} test records")
+    # a bad image is refused here, not on a worker after Ray and MLflow have started
+    check_images(sub.root, sub.records, Path(cfg.cache_dir).expanduser())
     majority, question_only = blind_baselines(sub)
     corpus = sub.questions("train")
     if answers_in_vocab and ds.task == "vqa":

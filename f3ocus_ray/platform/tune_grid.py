@@ -3,7 +3,9 @@
 One Tune experiment per grid run (`<grid>-<time>`), stored under `tune.storage_path`
 (`./ray_results` by default; `s3://`, `gs://` or a shared folder on clusters); one parent MLflow
 run for it, one nested run per trial. `resume=True` restores the Tune experiment: finished
-trials are not run again, interrupted ones continue from their last round.
+trials are not run again, interrupted ones continue from their last round. Tune unpickles the
+experiment's state, so a local one is first checked to be writable by no one but us
+(`storage_trust`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from f3ocus_ray.errors import ConfigError, UserError
 from f3ocus_ray.platform.grid_spec import Grid, SearchSettings, check_runnable
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address
 from f3ocus_ray.platform.ray_session import ensure_ray
+from f3ocus_ray.platform.storage_trust import check_private_storage
 from f3ocus_ray.platform.tracking import RunTracker
 from f3ocus_ray.platform.tune_trial import GridContext, TrialSpec, grid_trial, trial_bundles
 
@@ -133,6 +136,8 @@ def run_grid(
         run_name = run_name or f"{grid.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     path = f"{root.rstrip('/')}/{run_name}"
     # a mistyped --resume stops here: no data prepared, no Ray, no (empty, RUNNING) parent run
+    if resume and "://" not in path:
+        check_private_storage(path)  # Tune unpickles tuner.pkl from it: a trust boundary
     if resume and not tune.Tuner.can_restore(path):
         raise UserError(f"nothing to resume at {path}")
     _preflight(grid)

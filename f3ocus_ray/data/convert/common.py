@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..files import open_image, path_inside
 from ..format import DataError, DatasetWriter, Sample
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "VAL_SPLITS",
     "ConvertOptions",
     "dirichlet_clients",
+    "files_under",
     "find_file",
     "iter_checked",
     "load_image",
@@ -126,8 +128,18 @@ def find_file(src: Path, names: Sequence[str], what: str) -> Path:
         found = {p.name.lower(): p for p in sorted(src.glob(pattern)) if p.name.lower() in wanted}
         for n in wanted:
             if n in found and found[n].is_file():
+                path_inside(src, found[n], f"{src}: {what}")
                 return found[n]
     raise DataError(f"{src}: no {what} found (expected one of: {', '.join(names)})")
+
+
+def files_under(src: Path, pattern: str) -> list[Path]:
+    """``src.glob(pattern)`` in sorted order; a match that leads outside ``src`` (a symlink)
+    is an error naming it, never read."""
+    found = sorted(src.glob(pattern))
+    for p in found:
+        path_inside(src, p, str(src))
+    return found
 
 
 def read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
@@ -173,18 +185,20 @@ def load_image(image: Path | bytes | np.ndarray, where: str, size: int = 0) -> n
         if size and max(arr.shape[:2]) > size:
             return _to_array(_resize(Image.fromarray(arr), size))
         return arr
-    name = f" {image}" if isinstance(image, Path) else ""
+    what = f"image {image}" if isinstance(image, Path) else "image"
     try:
         src = image if isinstance(image, Path) else io.BytesIO(image)
-        with Image.open(src) as im:
+        with open_image(src, where, what) as im:
             if size and im.format == "JPEG":
                 im.draft(im.mode, (size, size))  # decode big JPEGs at a reduced scale
             im.load()  # decodes everything: a truncated or corrupt file fails here
             return _to_array(_resize(im, size))
     except FileNotFoundError:
-        raise DataError(f"{where}: image{name} not found") from None
+        raise DataError(f"{where}: {what} not found") from None
+    except DataError:
+        raise
     except Exception as e:  # PIL raises many types for corrupt files
-        raise DataError(f"{where}: cannot read image{name}: {e}") from None
+        raise DataError(f"{where}: cannot read {what}: {e}") from None
 
 
 def primary_labels(label_sets: Sequence[Sequence[str]]) -> list[str]:
@@ -230,10 +244,14 @@ def write_samples(
     sources: Sequence[Path] = (),
 ) -> tuple[Path, Counter]:
     """Decode and write every sample atomically; returns the folder and counts per split.
-    `sources` are the folders read: the output may not overlap them."""
+    `sources` are the folders read: the output may not overlap them, and an image file must
+    lie inside one of them (this is where every converter's and merge's files are opened, so
+    a hostile record or a symlink cannot copy a file from elsewhere)."""
     counts: Counter = Counter()
     with DatasetWriter(out, overwrite=overwrite, sources=sources) as writer:
         for s in samples:
+            if isinstance(s.image, Path):
+                path_inside(sources, s.image, s.where)
             writer.add(replace(s, image=load_image(s.image, s.where, image_size)))
             counts[s.split] += 1
         writer.meta = {**(meta or {}), "counts": dict(counts)}

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..format import DataError, Sample
 from ..synthetic.questions import MODALITY_SPECS, TYPE_PROPORTIONS
-from .common import ConvertOptions, map_split
+from .common import ConvertOptions, files_under, map_split
 
 TASK = "vqa"
 _ORGANS = (
@@ -201,7 +201,7 @@ def _find(src: Path) -> list[tuple[Subset, Path]]:
     if not src.is_dir():
         raise DataError(f"{src}: source folder not found")
     found: dict[str, Path] = {}
-    for p in sorted([*src.glob("*.npz"), *src.glob("*/*.npz")]):
+    for p in sorted([*files_under(src, "*.npz"), *files_under(src, "*/*.npz")]):
         m = _FILE.match(p.name.lower())
         if m is None or m.group(1) not in BY_NAME:
             raise DataError(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..format import DataError, Sample
-from .common import ConvertOptions, map_split, norm_answer, norm_text
+from .common import ConvertOptions, files_under, map_split, norm_answer, norm_text
 
 CLIENT = "pathvqa"
 TASK = "vqa"
@@ -26,9 +26,9 @@ PICKLE_REFUSED = f"PathVQA's pickle release is not read (unpickling can run code
 def read(src: Path, opts: ConvertOptions, stats: dict | None = None) -> Iterator[Sample]:
     if not src.is_dir():
         raise DataError(f"{src}: source folder not found")
-    files = sorted(src.rglob("*.parquet"))
+    files = files_under(src, "**/*.parquet")
     if not files:
-        pickles = sorted(src.rglob("*.pkl"))
+        pickles = files_under(src, "**/*.pkl")
         if pickles:
             raise DataError(f"{pickles[0]}: {PICKLE_REFUSED}")
         raise DataError(f"{src}: no *.parquet files found: {PARQUET}")

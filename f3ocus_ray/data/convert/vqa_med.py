@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..format import DataError, Sample
-from .common import ConvertOptions, map_split, norm_answer, norm_text
+from .common import ConvertOptions, files_under, map_split, norm_answer, norm_text
 
 TASK = "vqa"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -49,7 +49,7 @@ def _split_of(path: Path, src: Path) -> str | None:
 def _image_index(src: Path) -> tuple[dict[str, dict[str, Path]], dict[str, list[Path]]]:
     by_split: dict[str, dict[str, Path]] = {}
     anywhere: dict[str, list[Path]] = {}
-    for p in sorted(src.rglob("*")):
+    for p in files_under(src, "**/*"):
         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
             split = _split_of(p.parent, src) if p.parent != src else None
             by_split.setdefault(split or "", {}).setdefault(p.stem, p)
@@ -130,7 +130,7 @@ def reader(year: int):
         if not src.is_dir():
             raise DataError(f"{src}: source folder not found")
         files: dict[str, list[Path]] = {}
-        for p in sorted(src.rglob("*.txt")):
+        for p in files_under(src, "**/*.txt"):
             if _SKIP.search(str(p.relative_to(src))):
                 continue
             split = _split_of(p, src)
