@@ -15,9 +15,9 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable
 
-from .tokenizer import QuestionTokenizer, train_tokenizer
+from .tokenizer import SPECIAL_TOKENS, QuestionTokenizer, train_tokenizer
 
-__all__ = ["GENERAL_PIECES", "train_pretrain_tokenizer"]
+__all__ = ["GENERAL_PIECES", "min_vocab_size", "train_pretrain_tokenizer"]
 
 _AFFIXES = """
 anti auto bi co con com de dis en em ex extra hyper hypo in im il ir inter intra macro micro
@@ -52,6 +52,13 @@ GENERAL_PIECES: tuple[str, ...] = tuple(
         ]
     )
 )
+
+
+def min_vocab_size() -> int:
+    """The vocabulary before any corpus word: special tokens, characters and general pieces,
+    each word-initial and as a ``##`` continuation (the corpus's characters are among them)."""
+    chars = set(string.ascii_lowercase + string.digits + string.punctuation)
+    return len(SPECIAL_TOKENS) + 2 * len(chars | set(GENERAL_PIECES))
 
 
 def train_pretrain_tokenizer(texts: Iterable[str], vocab_size: int) -> QuestionTokenizer:

@@ -125,7 +125,7 @@ def train_tokenizer(
             vocab.append(p)
     if vocab_size < len(vocab):
         raise DataError(
-            f"vocab_size {vocab_size} is too small: the corpus needs {len(vocab)} tokens for its characters"
+            f"vocab_size {vocab_size} is too small: the corpus needs {len(vocab)} tokens for its characters and pieces"
         )
     words = sorted(
         (w for w in counts if len(w) > 1 and w not in known), key=lambda w: (-counts[w], w)

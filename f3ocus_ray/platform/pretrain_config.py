@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from f3ocus_ray.config import apply_override, read_text_file, safe_load_yaml
+from f3ocus_ray.data.pretrain_tokenizer import min_vocab_size
 from f3ocus_ray.errors import ConfigError
 from f3ocus_ray.models.pretraining import PRETRAINERS
 
@@ -41,7 +42,7 @@ class PretrainCorpus(_Strict):
 
 
 class PretrainTokenizer(_Strict):
-    vocab_size: int = Field(3000, ge=1000, le=100_000)
+    vocab_size: int = Field(3000, ge=8, le=100_000)
 
 
 class PretrainTraining(_Strict):
@@ -82,6 +83,11 @@ class PretrainConfig(_Strict):
             raise ValueError(f"training.objectives: {bad} not among {self.family}'s {known}")
         if "vqa" not in self.training.objectives:
             raise ValueError("training.objectives: must include vqa")
+        if self.tokenizer.vocab_size < (least := min_vocab_size()):
+            raise ValueError(
+                f"tokenizer.vocab_size: {self.tokenizer.vocab_size} is too small: characters "
+                f"and general sub-words take {least}"
+            )
         if self.corpus.held_out >= self.corpus.images:
             raise ValueError("corpus.held_out: must be fewer than corpus.images")
         if self.corpus.image_size % self.model.patch_size:
