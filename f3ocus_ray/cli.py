@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     pre = sub.add_parser(
         "pretrain", help="pretrain a tiny family on the general synthetic corpus (a checkpoint)"
     )
-    pre.add_argument("config", help="pretrain YAML (see experiments/pretrain_vilt.yaml)")
+    pre.add_argument("config", help="pretrain YAML (see experiments/pretrain/vilt_tiny.yaml)")
     pre.add_argument("--out", required=True, help="checkpoint folder (must not exist or be empty)")
     pre.add_argument(
         "--set",

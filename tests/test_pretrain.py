@@ -33,7 +33,7 @@ SHORT = [
 
 
 def _pretrain(tmp_path: Path, out: Path, *extra: str) -> int:
-    args = ["pretrain", "experiments/pretrain_vilt.yaml", "--out", str(out)]
+    args = ["pretrain", "experiments/pretrain/vilt_tiny.yaml", "--out", str(out)]
     sets = [*SHORT, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", *extra]
     return main([*args, *(f"--set={s}" for s in sets)])
 
