@@ -158,3 +158,18 @@ def test_a_folder_whose_files_differ_from_its_recipe_is_refused_naming_the_file(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(path) in err and err.count("\n") == 1
     assert not db.exists() and not (tmp_path / "runs").exists() and not (tmp_path / "d").exists()
+
+
+def test_a_grid_trial_loads_the_checkpoint_by_an_absolute_path(tmp_path):
+    """Tune trials run in their own folder: a relative model.path is resolved at expansion,
+    so a grid axis can switch between pretrained and random weights."""
+    from f3ocus_ray.platform.grid_spec import load_grid
+
+    grid = tmp_path / "g.yaml"
+    grid.write_text(
+        "name: g\nbase: {}\naxes:\n  backbone:\n"
+        "    pretrained: {model.name: vilt, model.path: checkpoints/vilt-tiny-pretrained}\n"
+        "    random: {model.name: tiny-vilt, model.path: null}\n"
+    )
+    trials = load_grid(grid, cwd=COMMITTED.parents[1]).trials
+    assert [t.cfg.model.path for t in trials] == [str(COMMITTED), None]
