@@ -143,7 +143,20 @@ def _held_out_accuracy(model, data: _Data) -> float:
 
 
 def pretrain(cfg: PretrainConfig, out: str | Path) -> dict[str, Any]:
-    """Pretrain `cfg.family` and write the folder at `out`; returns its recipe."""
+    """Pretrain `cfg.family` and write the folder at `out`; returns its recipe. Torch's thread
+    count, deterministic mode and global generator are set for the run and restored after."""
+    import torch
+
+    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return _pretrain(cfg, out)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(strict)
+
+
+def _pretrain(cfg: PretrainConfig, out: str | Path) -> dict[str, Any]:
     import torch
 
     from f3ocus_ray.models.common import seeded
