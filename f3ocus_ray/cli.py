@@ -1,4 +1,4 @@
-"""`f3ocus run | grid | report | cost | data synth | convert | merge`: the command line.
+"""`f3ocus run | grid | pretrain | report | cost | data synth | convert | merge`: the command line.
 
 Errors a user can cause print one line (`error: ...`) and exit with code 2, no traceback.
 """
@@ -71,6 +71,20 @@ def _parser() -> argparse.ArgumentParser:
         "--calibrate",
         action="store_true",
         help="with --dry-run: time one round of the first runnable trial for the estimate",
+    )
+
+    pre = sub.add_parser(
+        "pretrain", help="pretrain a tiny family on the general synthetic corpus (a checkpoint)"
+    )
+    pre.add_argument("config", help="pretrain YAML (see experiments/pretrain/vilt_tiny.yaml)")
+    pre.add_argument("--out", required=True, help="checkpoint folder (must not exist or be empty)")
+    pre.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set training.steps=50 (repeatable)",
     )
 
     report = sub.add_parser("report", help="comparison tables and plots of a grid from MLflow")
@@ -406,6 +420,17 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from f3ocus_ray.platform.pretrain import check_out, pretrain
+    from f3ocus_ray.platform.pretrain_config import load_pretrain_config
+
+    cfg = load_pretrain_config(args.config, args.overrides)
+    check_out(args.out)
+    recipe = pretrain(cfg, args.out)
+    print(f"pretrained {cfg.family} -> {args.out} (content hash {recipe['content_hash']})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = _parser().parse_args(argv)
@@ -414,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "grid":
             return _grid(args)
+        if args.command == "pretrain":
+            return _pretrain(args)
         if args.command == "report":
             return _report(args)
         if args.command == "runs":

@@ -28,6 +28,7 @@ from pydantic import (
 
 from f3ocus_ray.errors import ConfigError
 from f3ocus_ray.models.families import checkpoint_units
+from f3ocus_ray.models.recipe import RecipeError, verify_checkpoint
 from f3ocus_ray.models.registry import MODEL_NAMES, REAL
 from f3ocus_ray.models.units import get_unit_mode, unit_mode_names
 from f3ocus_ray.scoring.registry import scorer_names
@@ -256,6 +257,10 @@ class ModelConfig(_Strict):
             raise ValueError(f"required: {name!r} is loaded from a local checkpoint")
         if not Path(v).expanduser().exists():
             raise ValueError(f"not found: {v}")
+        try:  # a pretrained folder (f3ocus pretrain): its files must be those its recipe hashed
+            verify_checkpoint(v)
+        except RecipeError as e:
+            raise ValueError(str(e)) from None
         units = checkpoint_units(name, v)
         if units is None:
             what = "an ALBEF checkpoint file" if name == "albef" else "a folder with config.json"

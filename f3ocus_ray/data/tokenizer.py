@@ -97,9 +97,13 @@ class QuestionTokenizer:
         )
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int = 500) -> QuestionTokenizer:
+def train_tokenizer(
+    corpus: Iterable[str], vocab_size: int = 500, pieces: Sequence[str] = ()
+) -> QuestionTokenizer:
     """Build a lower-cased WordPiece tokenizer from the questions (plus the classification
-    prompt, so both tasks are covered).
+    prompt, so both tasks are covered). `pieces`: sub-words added after the characters, each
+    both word-initial and as a ``##`` continuation (general coverage: a new word splits into
+    a few pieces rather than letters).
 
     The vocabulary is chosen deterministically (the ``tokenizers`` trainers break ties between
     equally frequent merges differently from run to run): the special tokens, every character
@@ -114,11 +118,18 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int = 500) -> QuestionTok
         counts.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
     chars = sorted({c for w in counts for c in w} | set(string.ascii_lowercase + string.digits))
     vocab = [*SPECIAL_TOKENS, *chars, *("##" + c for c in chars)]
+    known = set(vocab)
+    for p in (q for piece in pieces for q in (piece, "##" + piece)):
+        if p not in known:
+            known.add(p)
+            vocab.append(p)
     if vocab_size < len(vocab):
         raise DataError(
-            f"vocab_size {vocab_size} is too small: the corpus needs {len(vocab)} tokens for its characters"
+            f"vocab_size {vocab_size} is too small: the corpus needs {len(vocab)} tokens for its characters and pieces"
         )
-    words = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
+    words = sorted(
+        (w for w in counts if len(w) > 1 and w not in known), key=lambda w: (-counts[w], w)
+    )
     vocab += words[: vocab_size - len(vocab)]
     tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     tok.add_special_tokens(list(SPECIAL_TOKENS))  # already in the vocabulary: ids stay 0-4

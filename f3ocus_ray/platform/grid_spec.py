@@ -137,6 +137,10 @@ def _absolute(raw: dict[str, Any], root: Path) -> None:
         v = data.get(key, "data" if key == "cache_dir" else None)
         if isinstance(v, str) and "://" not in v and not Path(v).expanduser().is_absolute():
             data[key] = str((root / v).resolve())
+    model = raw.get("model")
+    v = model.get("path") if isinstance(model, dict) else None  # a checkpoint folder
+    if isinstance(v, str) and not Path(v).expanduser().is_absolute():
+        model["path"] = str((root / v).resolve())
     out = raw.get("output_dir", "runs")
     if isinstance(out, str) and not Path(out).is_absolute():
         raw["output_dir"] = str((root / out).resolve())

@@ -4,6 +4,7 @@ before Ray starts or an MLflow run is created."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from f3ocus_ray.config import ExperimentConfig
 from f3ocus_ray.fl.executors import RayPool
@@ -47,6 +48,8 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
             max_text_len=cfg.data.max_question_length,
             num_outputs=facts.num_outputs,
             output_blocks=facts.output_blocks,
+            # absolute: a worker's (or trial's) working dir is not the launcher's
+            path=str(Path(m.path).expanduser().resolve()) if m.path else None,
         ),
         data_path=str(facts.path),
         image_size=cfg.data.image_size,
