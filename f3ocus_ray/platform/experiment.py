@@ -59,7 +59,7 @@ def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperi
     if tracker is None:
         return
     tracker.log_metrics(res.metrics(), step=res.round)
-    rows, cols = prep.facts.clients, prep.driver_spec.unit_names
+    rows, cols = res.participants, prep.driver_spec.unit_names  # masks and scores: theirs
     tracker.log_json(
         {
             "round": res.round,
