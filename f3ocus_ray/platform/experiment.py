@@ -125,6 +125,14 @@ def resume_experiment(
         return run_experiment(cfg, progress, options)
 
 
+def _coverage(res: RoundResult, n_clients: int) -> str:
+    """'  (50 trained, 100 evaluated of 1000 clients)' under partial participation, else ''."""
+    trained, tested = len(res.participants), len(res.client_score)
+    if trained == tested == n_clients:
+        return ""
+    return f"  ({trained} trained, {tested} evaluated of {n_clients} clients)"
+
+
 def _check_finite(res: RoundResult) -> None:
     """A round whose training or test loss is not finite ends the run (marked FAILED)."""
     bad = {c: v for c, v in res.train_loss.items() if not math.isfinite(v)}
@@ -264,6 +272,7 @@ def run_experiment(
                 progress(
                     f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "
                     f"loss {res.loss:.3f}  up {res.mbit_up:.2f} Mbit  {res.seconds:.1f} s"
+                    + _coverage(res, len(facts.clients))
                 )
                 if opts.on_round is not None:
                     opts.on_round(res, ckpt)
