@@ -286,11 +286,46 @@ class FederationConfig(_Strict):
     strategy: str = Field(
         "last_k", description="a registered strategy (f3ocus_ray.strategies.strategy_names())"
     )
+    clients_per_round: int | float | None = Field(
+        None,
+        description="partial participation: the clients that train each round, a count or a "
+        "fraction in (0, 1] of the clients (rounded to the nearest count, at least 1), drawn "
+        "afresh each round from (seed, round); null = every client. Only they score (when "
+        "scores are due, or when one has no score yet), get units selected and send updates; "
+        "FedAvg, Mbit and GFLOPs count them alone",
+    )
+    eval_clients_per_round: int | float | None = Field(
+        None,
+        description="the clients whose test split is evaluated after each round, a count or "
+        "a fraction, drawn each round apart from the participants; null = every client. The "
+        "last round always evaluates every client, so the run's final score is over all of "
+        "them; a round's `score` is over the clients it evaluated (metric `eval_clients`)",
+    )
 
     @field_validator("strategy")
     @classmethod
     def _registered_strategy(cls, v: str) -> str:
         return registered(v, strategy_names(), "strategy")
+
+    @field_validator("clients_per_round", "eval_clients_per_round")
+    @classmethod
+    def _count_or_fraction(cls, v: int | float | None) -> int | float | None:
+        if isinstance(v, float) and not 0 < v <= 1:
+            raise ValueError(f"a fraction must lie in (0, 1], got {v}")
+        if isinstance(v, int) and not 1 <= v <= 100_000_000:
+            raise ValueError(f"a count must lie in [1, 100000000], got {v}")
+        return v
+
+
+def clients_of(value: int | float | None, n_clients: int, key: str) -> int:
+    """How many of `n_clients` a count-or-fraction setting `key` means (None: all)."""
+    if value is None:
+        return n_clients
+    if isinstance(value, float):
+        return max(1, round(value * n_clients))
+    if value > n_clients:
+        raise ConfigError(f"{key}: {value} is more than the {n_clients} clients")
+    return value
 
 
 class ScoringConfig(_Strict):
@@ -555,6 +590,15 @@ class ExperimentConfig(_Strict):
         if len(b) != n_clients:
             raise ConfigError(f"federation.budgets: {len(b)} budgets given for {n_clients} clients")
         return list(b)
+
+    def clients_per_round_for(self, n_clients: int) -> tuple[int, int]:
+        """(clients that train, clients evaluated) per round, for `n_clients` clients; a
+        count larger than the clients is an error."""
+        f = self.federation
+        return (
+            clients_of(f.clients_per_round, n_clients, "federation.clients_per_round"),
+            clients_of(f.eval_clients_per_round, n_clients, "federation.eval_clients_per_round"),
+        )
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -81,7 +81,9 @@ def test_missing_config_file(tmp_path, capsys):
     assert "config file not found" in capsys.readouterr().err
 
 
-def test_unknown_client_and_budget_count_refused_before_ray(tmp_path, capsys, small_vqa):
+def test_unknown_client_budget_and_participant_counts_refused_before_ray(
+    tmp_path, capsys, small_vqa
+):
     common = [
         f"--set=data.path={small_vqa}",
         f"--set=output_dir={tmp_path / 'runs'}",
@@ -93,6 +95,9 @@ def test_unknown_client_and_budget_count_refused_before_ray(tmp_path, capsys, sm
     assert "data.clients: unknown client 'retina'" in capsys.readouterr().err
     assert main(["run", "experiments/demo.yaml", *common, "--set=federation.budgets=[1,2]"]) == 2
     assert "federation.budgets: 2 budgets given for 9 clients" in capsys.readouterr().err
+    too_many = "--set=federation.clients_per_round=10"
+    assert main(["run", "experiments/demo.yaml", *common, too_many]) == 2
+    assert "federation.clients_per_round: 10 is more than the 9 clients" in capsys.readouterr().err
     assert not (tmp_path / "m.db").exists() and not (tmp_path / "runs").exists()
 
 

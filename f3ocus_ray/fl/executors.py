@@ -2,7 +2,9 @@
 jobs, a worker method with its arguments and a cost, and gets the results back in job order.
 
 - `RayExecutor`: a pool of `ClientWorker` actors on a Ray cluster; longest job first, each to
-  the next free worker; a killed worker is restarted and its job redone.
+  the next free worker, preferring a worker that served the job's client before (client
+  affinity: its data is likely still decoded there); a killed worker is restarted and its job
+  redone.
 - `InProcessExecutor`: one `ClientWorker` in this process, jobs in order (tests, benchmarks,
   the plain-loop baseline).
 
@@ -27,6 +29,74 @@ class Job:
     method: str  # a ClientWorker method: "train", "evaluate" or "score"
     args: tuple[Any, ...]
     cost: float = 1.0  # for longest-first dispatch
+    client: str | None = None  # whose job (client affinity); None: any worker
+
+
+# a free worker may take a job of a client it served before instead of the longest job left
+# when that job is at least (1 - AFFINITY_SLACK) as long: longest-first, within 10%
+AFFINITY_SLACK = 0.1
+
+
+class Affinity:
+    """Which worker last served each client (one entry per client, however many rounds), and
+    the count of dispatches that went back to that worker (`hits`)."""
+
+    def __init__(self) -> None:
+        self.holder: dict[str, int] = {}
+        self.hits = 0
+
+    def note(self, client: str | None, worker: int) -> None:
+        if client is None:
+            return
+        if self.holder.get(client) == worker:
+            self.hits += 1
+        self.holder[client] = worker
+
+
+class LongestFirst:
+    """One batch of jobs in dispatch order: `take(idle)` gives the next (job, worker).
+
+    The longest job left goes to a free worker, unless a free worker served the client of a
+    job about as long (within AFFINITY_SLACK of the longest): then that worker takes that job.
+    Nothing waits for a busy worker, so the round stays as balanced as plain longest-first.
+    Each step costs O(free workers), whatever the number of jobs.
+    """
+
+    def __init__(self, jobs: Sequence[Job], affinity: Affinity | None):
+        self.jobs, self.affinity = jobs, affinity
+        order = sorted(range(len(jobs)), key=lambda j: -jobs[j].cost)
+        self.queue = deque(order)
+        self.taken = [False] * len(jobs)
+        self.left = len(jobs)
+        self.own: dict[int, deque[int]] = {}  # worker -> its clients' jobs, longest first
+        if affinity is not None:
+            for j in order:
+                w = affinity.holder.get(jobs[j].client)  # type: ignore[arg-type]
+                if w is not None:
+                    self.own.setdefault(w, deque()).append(j)
+
+    def _first(self, jobs: deque[int] | None) -> int | None:
+        while jobs and self.taken[jobs[0]]:
+            jobs.popleft()
+        return jobs[0] if jobs else None
+
+    def take(self, idle: Sequence[int]) -> tuple[int, int]:
+        """The next job and the worker (one of `idle`) to run it."""
+        head = self._first(self.queue)
+        if head is None or not idle:
+            raise ValueError("no job left or no free worker")
+        floor = (1 - AFFINITY_SLACK) * self.jobs[head].cost
+        job, worker = head, idle[0]
+        for w in idle:
+            own = self._first(self.own.get(w))
+            if own is not None and self.jobs[own].cost >= floor:
+                job, worker = own, w
+                break
+        self.taken[job] = True
+        self.left -= 1
+        if self.affinity is not None:
+            self.affinity.note(self.jobs[job].client, worker)
+        return job, worker
 
 
 class Executor(Protocol):
@@ -37,6 +107,9 @@ class Executor(Protocol):
 
     def run(self, jobs: Sequence[Job]) -> list[Any]:
         """Run every job; results in job order."""
+
+    def affinity_hits(self) -> int:
+        """Jobs so far that ran on a worker that had served their client before."""
 
     def close(self) -> None: ...
 
@@ -50,6 +123,7 @@ class InProcessExecutor:
 
         self._threads = torch.get_num_threads()
         self.worker = ClientWorker(worker)
+        self._affinity = Affinity()
 
     def share(self, obj: Any) -> Any:
         return obj
@@ -58,7 +132,12 @@ class InProcessExecutor:
         return self.worker.initial_state()
 
     def run(self, jobs: Sequence[Job]) -> list[Any]:
+        for job in jobs:
+            self._affinity.note(job.client, 0)
         return [getattr(self.worker, job.method)(*job.args) for job in jobs]
+
+    def affinity_hits(self) -> int:
+        return self._affinity.hits
 
     def close(self) -> None:
         import torch
@@ -78,14 +157,21 @@ class RayPool:
 
 
 class RayExecutor:
-    """`worker_cls`: ClientWorker or a subclass (tests use one that pauses at a known point)."""
+    """`worker_cls`: ClientWorker or a subclass (tests use one that pauses at a known point);
+    `affinity`: False dispatches by cost alone (the results are the same either way)."""
 
     def __init__(
-        self, worker: WorkerSpec, pool: RayPool, worker_cls: type[ClientWorker] = ClientWorker
+        self,
+        worker: WorkerSpec,
+        pool: RayPool,
+        worker_cls: type[ClientWorker] = ClientWorker,
+        affinity: bool = True,
     ):
         import ray
 
         self._ray = ray
+        self._affinity = Affinity() if affinity else None
+        self.last_workers: list[int] = []  # the worker index of each job of the latest run
         actor_cls = ray.remote(worker_cls).options(
             num_cpus=pool.cpus_per_worker,
             num_gpus=pool.gpus_per_worker,
@@ -104,22 +190,29 @@ class RayExecutor:
         return self._ray.get(self.workers[0].initial_state.remote())
 
     def run(self, jobs: Sequence[Job]) -> list[Any]:
-        """Longest first, each to the next free worker."""
+        """Longest first, each to the next free worker (with client affinity, `LongestFirst`)."""
         ray = self._ray
-        queue = deque(sorted(range(len(jobs)), key=lambda j: -jobs[j].cost))
-        idle = list(self.workers)
-        inflight: dict[Any, tuple[int, Any]] = {}
+        plan = LongestFirst(jobs, self._affinity)
+        idle = list(range(len(self.workers)))
+        inflight: dict[Any, tuple[int, int]] = {}
         results: list[Any] = [None] * len(jobs)
-        while queue or inflight:
-            while queue and idle:
-                j, w = queue.popleft(), idle.pop(0)
-                inflight[getattr(w, jobs[j].method).remote(*jobs[j].args)] = (j, w)
+        self.last_workers = [-1] * len(jobs)
+        while plan.left or inflight:
+            while plan.left and idle:
+                j, w = plan.take(idle)
+                idle.remove(w)
+                self.last_workers[j] = w
+                ref = getattr(self.workers[w], jobs[j].method).remote(*jobs[j].args)
+                inflight[ref] = (j, w)
             done, _ = ray.wait(list(inflight), num_returns=1)
             for ref in done:
                 j, w = inflight.pop(ref)
                 results[j] = ray.get(ref)
                 idle.append(w)
         return results
+
+    def affinity_hits(self) -> int:
+        return self._affinity.hits if self._affinity is not None else 0
 
     def call_all(self, method: str) -> list[Any]:
         """One call of `method` on every worker (pids, node ids, peak memory)."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from f3ocus_ray.config import EngineConfig, get_dotted
+from f3ocus_ray.errors import ConfigError
 from f3ocus_ray.platform.grid_spec import Grid, Trial
 from f3ocus_ray.platform.tune_trial import trial_bundles
 
@@ -68,6 +69,16 @@ def _rounds(t: Trial) -> int:
     return t.cfg.federation.rounds if t.cfg else int(get_dotted(t.raw, "federation.rounds", 5))
 
 
+def _trained_per_round(t: Trial, n_clients: int) -> int:
+    """The clients that train each round: all, or `federation.clients_per_round` of them."""
+    if t.cfg is None:
+        return n_clients
+    try:
+        return t.cfg.clients_per_round_for(n_clients)[0]
+    except ConfigError:  # more than the clients: the grid's own check refuses it
+        return n_clients
+
+
 def calibrate_cost(grid: Grid, progress: Callable[[str], None]) -> tuple[str, float]:
     """Seconds per client-round of the first runnable trial, from one round."""
     from f3ocus_ray.platform.experiment import RunOptions, run_experiment
@@ -85,7 +96,7 @@ def calibrate_cost(grid: Grid, progress: Callable[[str], None]) -> tuple[str, fl
         t0 = time.perf_counter()
         s = run_experiment(cfg, progress, RunOptions(run_dir=Path(d) / "calibration"))
         setup = time.perf_counter() - t0 - s.rounds[0]["seconds"]
-    per = s.rounds[0]["seconds"] * cfg.engine.num_workers / len(s.clients)
+    per = s.rounds[0]["seconds"] * cfg.engine.num_workers / s.rounds[0]["participants"]
     progress(f"calibration: {per:.2f} s per client-round, {setup:.1f} s set-up ({t.label()})")
     return cfg.model.name, per
 
@@ -121,7 +132,10 @@ def dry_run(grid: Grid, calibrate: bool = False, progress: Callable[[str], None]
         if per is None or nc is None:
             unknown_cost[model] += 1
             continue
-        wall = grid.spec.cost.setup_seconds + _rounds(t) * math.ceil(nc / eng.num_workers) * per
+        trained = _trained_per_round(t, nc)
+        wall = (
+            grid.spec.cost.setup_seconds + _rounds(t) * math.ceil(trained / eng.num_workers) * per
+        )
         cpu_h += wall / 3600 * sum(b.get("CPU", 0) for b in bundles)
         gpu_h += wall / 3600 * sum(b.get("GPU", 0) for b in bundles)
     lines.append("resources reserved per trial (placement group bundles: driver, then workers):")

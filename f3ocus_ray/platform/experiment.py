@@ -59,7 +59,7 @@ def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperi
     if tracker is None:
         return
     tracker.log_metrics(res.metrics(), step=res.round)
-    rows, cols = prep.facts.clients, prep.driver_spec.unit_names
+    rows, cols = res.participants, prep.driver_spec.unit_names  # masks and scores: theirs
     tracker.log_json(
         {
             "round": res.round,
@@ -123,6 +123,14 @@ def resume_experiment(
     options = RunOptions(run_dir=run_dir, tracker=tracker, resume=resume, logged_rounds=logged)
     with tracker or contextlib.nullcontext():  # FINISHED, or FAILED again if it raises
         return run_experiment(cfg, progress, options)
+
+
+def _coverage(res: RoundResult, n_clients: int) -> str:
+    """'  (50 trained, 100 evaluated of 1000 clients)' under partial participation, else ''."""
+    trained, tested = len(res.participants), len(res.client_score)
+    if trained == tested == n_clients:
+        return ""
+    return f"  ({trained} trained, {tested} evaluated of {n_clients} clients)"
 
 
 def _check_finite(res: RoundResult) -> None:
@@ -264,6 +272,7 @@ def run_experiment(
                 progress(
                     f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "
                     f"loss {res.loss:.3f}  up {res.mbit_up:.2f} Mbit  {res.seconds:.1f} s"
+                    + _coverage(res, len(facts.clients))
                 )
                 if opts.on_round is not None:
                     opts.on_round(res, ckpt)

@@ -257,6 +257,7 @@ def check_runnable(grid: Grid) -> None:
             if key not in facts:
                 facts[key] = prepare_data(cfg.data)  # also generates the synthetic set once
             cfg.budgets_for(len(facts[key].clients))
+            cfg.clients_per_round_for(len(facts[key].clients))
             check_task(cfg.model.name, facts[key].task)
         except ConfigError as e:
             raise ConfigError(f"{grid.source}: trial {t.index} ({t.label()}): {e}") from None

@@ -39,6 +39,7 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         vocab = Tokenizer.from_str(own).get_vocab_size()
         facts = replace(facts, tokenizer_json=own, vocab_size=vocab)
     budgets = cfg.budgets_for(len(facts.clients))
+    per_round, eval_per_round = cfg.clients_per_round_for(len(facts.clients))
     m, eng = cfg.model, cfg.engine
     worker = WorkerSpec(
         model=ModelSpec.from_config(
@@ -80,5 +81,8 @@ def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
         unit_names=get_unit_mode(m.unit_mode).unit_names(m.num_layers),
         scoring=worker.scoring,
         selection=cfg.selection,
+        clients_per_round=per_round,
+        eval_clients_per_round=eval_per_round,
+        rounds=cfg.federation.rounds,
     )
     return PreparedExperiment(cfg, facts, budgets, spec)
