@@ -1,4 +1,4 @@
-"""`f3ocus run | grid | report | data synth | convert | merge`: the command line.
+"""`f3ocus run | grid | report | ui | runs gc | data synth | convert | merge`: the command line.
 
 Errors a user can cause print one line (`error: ...`) and exit with code 2, no traceback.
 """
@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     report.add_argument("--metric", default="score")
     report.add_argument("--out", default="reports", help="folder for the tables and plots")
+
+    ui = sub.add_parser(
+        "ui", help="the MLflow UI on 127.0.0.1; prints the link to the runs' chart view"
+    )
+    ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--experiment", help="the experiment to link to (default: the latest)")
 
     runs = sub.add_parser("runs", help="tracked runs")
     rsub = runs.add_subparsers(dest="runs_command", required=True)
@@ -266,6 +273,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from f3ocus_ray.platform.ui import latest_experiment, runs_link, server_command
+
+    cmd = server_command(args.tracking_uri, args.port)  # a missing store: exit 2, no server
+    link = runs_link(args.port, latest_experiment(args.tracking_uri, args.experiment))
+    print(f"MLflow UI: {link}", flush=True)
+    print("(Group by -> method, in the runs list's toolbar, gives one colour per method)")
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        return 0
+
+
 def _runs_gc(args: argparse.Namespace) -> int:
     from f3ocus_ray.platform.runs_gc import collect_orphans
 
@@ -340,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             return _grid(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "ui":
+            return _ui(args)
         if args.command == "runs":
             return _runs_gc(args)
         if args.data_command == "convert":

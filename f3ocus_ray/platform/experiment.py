@@ -15,17 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 
 from f3ocus_ray.config import ExperimentConfig, load_config
 from f3ocus_ray.errors import TrainingDiverged, UserError
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
+from f3ocus_ray.platform import run_record as rr
 from f3ocus_ray.platform.checkpoint import load_checkpoint, save_checkpoint
+from f3ocus_ray.platform.paper_tables import method_label
+from f3ocus_ray.platform.plots import heatmap_png
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address, worker_bundles
 from f3ocus_ray.platform.prepare import PreparedExperiment, prepare
 from f3ocus_ray.platform.ray_session import ensure_ray
-from f3ocus_ray.platform.tracking import RunTracker
+from f3ocus_ray.platform.tracking import RUN_COLOUR_TAG, RunTracker
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +59,13 @@ def _new_run_dir(cfg: ExperimentConfig) -> Path:
 
 
 def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperiment) -> None:
-    """One round's metrics, masks, scores and Pareto plot into the experiment's MLflow run."""
+    """One round's metrics, client table rows, masks (JSON, and a stepped image for the UI's
+    slider), scores and Pareto plot into the experiment's MLflow run."""
     if tracker is None:
         return
-    tracker.log_metrics(res.metrics(), step=res.round)
     rows, cols = prep.facts.clients, prep.driver_spec.unit_names
+    tracker.log_metrics(rr.round_metrics(res.metrics(), len(rows)), step=res.round)
+    tracker.log_table(rr.client_rows(res.round, res), rr.CLIENT_TABLE)
     tracker.log_json(
         {
             "round": res.round,
@@ -79,29 +85,88 @@ def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperi
             },
             f"scores/round_{res.round:03d}.json",
         )
-        tracker.log_heatmap(
-            res.scores,
-            rows,
-            cols,
-            f"{prep.driver_spec.scoring.method} scores S (per client), round {res.round}",
-            f"scores/round_{res.round:03d}.png",
-            cmap="viridis",
-        )
+        title = f"{prep.driver_spec.scoring.method} scores S (per client), round {res.round}"
+        png = heatmap_png(res.scores, rows, cols, title, "viridis")
+        tracker.log_image(png, "scores", step=res.round)
     if res.pareto_png is not None:
         tracker.log_png(res.pareto_png, f"pareto/round_{res.round:03d}.png")
-    tracker.log_heatmap(
-        res.masks,
-        rows,
-        cols,
-        f"selected units, round {res.round}",
-        f"masks/round_{res.round:03d}.png",
+    budgets = [f"{c} (k={k})" for c, k in zip(rows, prep.budgets, strict=True)]
+    png = heatmap_png(res.masks, budgets, cols, f"selected units, round {res.round}")
+    tracker.log_image(png, "masks", step=res.round)
+
+
+def log_summary(tracker: RunTracker, question_only: float | None) -> dict[str, float]:
+    """The run's summary metrics, from its logged history (so a resumed run's too)."""
+    hist = tracker.client.get_metric_history(tracker.run_id, "score")
+    curve = [(m.step, m.value) for m in hist if m.step >= 1]
+    totals = {}
+    for key, total in rr.TOTALS.items():
+        values = [m.value for m in tracker.client.get_metric_history(tracker.run_id, key)]
+        if values:
+            totals[total] = sum(values)
+    summary = rr.summary_metrics(curve, question_only, totals)
+    last = max((s for s, _ in curve), default=0)
+    tracker.log_metrics(summary, step=last)
+    return summary
+
+
+def log_layer_choice(tracker: RunTracker, run_dir: Path, prep: PreparedExperiment, method: str):
+    """One figure: units x rounds, how many clients trained each unit in each round."""
+    usage = (
+        json.loads((run_dir / USAGE_FILE).read_text()) if (run_dir / USAGE_FILE).is_file() else {}
     )
+    if not usage:
+        return
+    rounds = sorted(usage, key=int)
+    matrix = np.array([usage[r] for r in rounds], dtype=float).T  # units x rounds
+    title = (
+        f"{method}: clients training each unit per round\n"
+        f"budgets {format_budgets(prep.facts.clients, prep.budgets)}"
+    )
+    png = heatmap_png(matrix, prep.driver_spec.unit_names, rounds, title, "Blues", xlabel="round")
+    tracker.log_png(png, rr.LAYER_CHOICE)
+
+
+def format_budgets(clients: list[str], budgets: list[int]) -> str:
+    if len(set(budgets)) == 1:
+        return f"k={budgets[0]} for all {len(clients)} clients"
+    return ", ".join(f"{c[:10]} {k}" for c, k in zip(clients, budgets, strict=True))
+
+
+USAGE_FILE = "layer_usage.json"  # in the run folder: round -> clients per unit (for resumes)
+
+
+def _record_usage(run_dir: Path, res: RoundResult) -> None:
+    f = run_dir / USAGE_FILE
+    usage = json.loads(f.read_text()) if f.is_file() else {}
+    usage[str(res.round)] = res.masks.sum(axis=0).astype(int).tolist()
+    f.write_text(json.dumps(usage))
+
+
+def _log_dataset(tracker: RunTracker, prep: PreparedExperiment) -> None:
+    import pandas as pd
+
+    facts = prep.facts
+    df = pd.DataFrame(
+        {
+            "client": facts.clients,
+            "n_train": facts.n_train,
+            "n_test": facts.n_test,
+            "budget": prep.budgets,
+        }
+    )
+    name = Path(str(facts.path)).name or "data"
+    tracker.log_dataset(df, name=f"{name} ({facts.task})", source=str(facts.path))
 
 
 def _tracker(cfg: ExperimentConfig, run_dir: Path) -> RunTracker:
     """The run's MLflow run, keyed by its folder: `resume_experiment` finds it again."""
     key = f"run:{run_dir.resolve()}"
-    return RunTracker(cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, cfg.flat(), key=key)
+    params = rr.run_params(cfg, cfg.tracking.experiment)
+    tags = {**rr.run_tags(cfg, {}), RUN_COLOUR_TAG: rr.PALETTE[0]}
+    return RunTracker(
+        cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, params, key=key, tags=tags
+    )
 
 
 def resume_experiment(
@@ -172,6 +237,7 @@ class RunOptions:
     resume: dict[str, Any] | None = None  # a driver checkpoint (load_checkpoint)
     logged_rounds: int = 0  # rounds already in the MLflow run: not logged again
     on_round: Callable[[RoundResult, Path], None] | None = None  # (result, checkpoint file)
+    method: str | None = None  # the method's label in titles (default: from the config)
 
 
 class _DriverHandle:
@@ -239,10 +305,13 @@ def run_experiment(
         if tracker and opts.resume is None and not getattr(tracker, "resumed", False):
             tracker.log_text(cfg.to_yaml(), "config.yaml")
             tracker.log_json(dict(zip(facts.clients, prep.budgets, strict=True)), "budgets.json")
-            baselines = {"majority_baseline": facts.majority_score}
+            # constant over rounds: params, not charts
+            facts_params = {"data.n_clients": len(facts.clients), "data.task": facts.task}
+            facts_params["baseline.majority"] = round(facts.majority_score, 4)
             if facts.question_only_score is not None:
-                baselines["question_only_baseline"] = facts.question_only_score
-            tracker.log_metrics(baselines, step=0)
+                facts_params["baseline.question_only"] = round(facts.question_only_score, 4)
+            tracker.log_params(facts_params)
+            _log_dataset(tracker, prep)
         driver = _DriverHandle(prep.driver_spec, opts.in_process_driver)
         res: RoundResult | None = None
         try:
@@ -258,6 +327,7 @@ def run_experiment(
                 _check_finite(res)
                 ckpt = run_dir / "checkpoint.pt"
                 save_checkpoint(ckpt, driver.call("state_dict"))
+                _record_usage(run_dir, res)
                 if res.round > opts.logged_rounds:
                     log_round(tracker, res, prep)
                 summary.rounds.append({"round": res.round, **res.metrics()})
@@ -283,6 +353,8 @@ def run_experiment(
         }
         (run_dir / "summary.json").write_text(json.dumps(result, indent=1))
         if tracker:
-            tracker.log_metrics({"final_score": summary.score}, step=res.round)
+            result["summary"] = log_summary(tracker, summary.question_only_score)
+            method = opts.method or method_label({k: str(v) for k, v in cfg.flat().items()}, {})
+            log_layer_choice(tracker, run_dir, prep, method)
             tracker.log_json(result, "summary.json")
     return summary
