@@ -16,6 +16,7 @@ import os
 import socket
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
@@ -205,7 +206,9 @@ class RunTracker:
         from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
 
-        ds = from_pandas(df, source=source, name=name)._to_mlflow_entity()
+        with warnings.catch_warnings():  # MLflow's schema hints about integer columns
+            warnings.simplefilter("ignore")
+            ds = from_pandas(df, source=source, name=name)._to_mlflow_entity()
         tag = InputTag(key="mlflow.data.context", value=context)
         self.client.log_inputs(self.run_id, [DatasetInput(dataset=ds, tags=[tag])])
 
