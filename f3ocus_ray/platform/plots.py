@@ -53,6 +53,35 @@ def side_by_side_png(panels: dict[str, np.ndarray], units: list[str], title: str
     return _png(fig)
 
 
+def ranking_png(
+    rows: list[tuple[str, float, float]],
+    colours: dict[str, str],
+    baseline: float | None,
+    title: str,
+) -> bytes:
+    """Methods as horizontal bars, best on top: (method, score, spread) in percent, each in its
+    method's colour, the question-only baseline as a dashed line."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.5))
+    names = [r[0] for r in rows]
+    ax.barh(
+        names,
+        [r[1] for r in rows],
+        xerr=[r[2] for r in rows],
+        color=[colours.get(n, "#1f77b4") for n in names],
+        capsize=3,
+    )
+    for i, (_, v, _) in enumerate(rows):
+        ax.text(v, i, f" {v:.1f}", va="center", fontsize=8)
+    if baseline is not None:
+        ax.axvline(baseline * 100, color="k", ls="--", lw=1, label="question-only baseline")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.invert_yaxis()
+    ax.set_xlabel("score (%), mean of the last 3 rounds (± spread)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")

@@ -27,7 +27,7 @@ import numpy as np
 
 from f3ocus_ray.errors import UserError
 from f3ocus_ray.platform import paper_tables as pt
-from f3ocus_ray.platform.plots import side_by_side_png
+from f3ocus_ray.platform.plots import ranking_png, side_by_side_png
 from f3ocus_ray.platform.run_record import method_colours
 from f3ocus_ray.platform.tracking import tracking_client
 
@@ -178,7 +178,9 @@ def build_report(
     if parent is not None:
         client.log_artifacts(parent.info.run_id, str(folder), "report")
         if tables is not None:
-            client.set_tag(parent.info.run_id, "mlflow.note.content", tables)
+            best = parent.data.tags.get("best_method")
+            head = f"Best method: **{best}**\n\n" if best else ""
+            client.set_tag(parent.info.run_id, "mlflow.note.content", head + tables)
     return folder
 
 
@@ -225,10 +227,17 @@ def finished_figures(client, runs, metric: str = "score") -> list[pt.RunFigures]
     ]
 
 
-def rank_grid(client, grid: str, run_name: str, metric: str = "score"):
-    """The grid run's ranking table (header, rows) and its best method."""
+def grid_answer(client, grid: str, run_name: str, metric: str = "score"):
+    """The grid run's ranking: (header, rows, best method, the ranking figure as PNG or None)."""
     _, runs = grid_runs(client, grid, run_name)
-    return pt.ranking(finished_figures(client, runs, metric))
+    figures = finished_figures(client, runs, metric)
+    header, rows, best = pt.ranking(figures)
+    if best is None:
+        return header, rows, None, None
+    colours = method_colours(_method(r) for r in runs)
+    bars = [(r[1], float(r[2]), float(r[3])) for r in rows]
+    png = ranking_png(bars, colours, _baseline(runs), f"{grid}, {run_name}: best {best}")
+    return header, rows, best, png
 
 
 def ranking_markdown(header, rows) -> str:

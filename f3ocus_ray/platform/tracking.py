@@ -182,7 +182,8 @@ class RunTracker:
         with tempfile.TemporaryDirectory() as d:
             f = Path(d) / Path(path).name
             f.write_bytes(png)
-            self.client.log_artifact(self.run_id, str(f), str(Path(path).parent))
+            folder = str(Path(path).parent)
+            self.client.log_artifact(self.run_id, str(f), None if folder == "." else folder)
 
     def log_image(self, png: bytes, key: str, step: int) -> None:
         """A stepped image: the run's chart view shows it with a step slider."""

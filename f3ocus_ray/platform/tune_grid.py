@@ -9,6 +9,7 @@ trials are not run again, interrupted ones continue from their last round.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from f3ocus_ray.platform import run_record as rr
 from f3ocus_ray.platform.grid_spec import Grid, SearchSettings, check_runnable
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address
 from f3ocus_ray.platform.ray_session import ensure_ray
-from f3ocus_ray.platform.report import rank_grid, ranking_markdown
+from f3ocus_ray.platform.report import grid_answer, ranking_markdown
 from f3ocus_ray.platform.tracking import BEST_METHOD_TAG, RunTracker, context_tags
 from f3ocus_ray.platform.tune_trial import GridContext, TrialSpec, grid_trial, trial_bundles
 
@@ -114,12 +115,15 @@ def _preflight(grid: Grid) -> None:
 
 
 def _answer(parent: RunTracker, grid: str, run_name: str) -> None:
-    """The parent run carries the answer: the best method (a tag) and the ranking (its
-    description, until the report replaces it with the full tables)."""
-    header, rows, best = rank_grid(parent.client, grid, run_name)
+    """The parent run carries the answer: the best method (a tag), the ranking (its
+    description, until the report adds the full tables; and a bar chart, the image the chart
+    view shows first while the trials are folded under the parent)."""
+    header, rows, best, png = grid_answer(parent.client, grid, run_name)
     if best is not None:
         parent.set_tags({BEST_METHOD_TAG: best})
         parent.set_description(f"Best method: **{best}**\n\n" + ranking_markdown(header, rows))
+        parent.log_image(png, "ranking", step=0)
+        parent.log_png(png, "ranking.png")
 
 
 def _round_progress(ctx: GridContext, progress: Callable[[str], None]):
@@ -213,6 +217,8 @@ def run_grid(
             trial_bundles(cfg.engine, spec.tune.driver_cpus, spec.tune.driver_resources)
         )
 
+    # Tune's own console output (a configuration box, result tables) gives way to RoundProgress
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     trainable = tune.with_resources(tune.with_parameters(grid_trial, ctx=ctx), resources)
     run_config = tune.RunConfig(
         name=run_name,

@@ -99,6 +99,8 @@ def grid_trial(config: dict[str, Any], ctx: GridContext) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(ctx.driver_cpus)))
+    for name in ("ray.train", "ray.tune"):  # no "Checkpoint successfully created" per round
+        logging.getLogger(name).setLevel(logging.WARNING)
     spec = ctx.trial_for(config)
     cfg = spec.cfg
     tctx = tune.get_context()
