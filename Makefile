@@ -25,7 +25,7 @@ demo: $(STAMP)
 # session's local Ray
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not isolated" tests
-	$(BIN)/python -m pytest -q -m isolated tests
+	sh tests/system_deps/chromium.sh && $(BIN)/python -m pytest -q -m isolated tests
 
 # the unit tests alone: no Ray, no end-to-end run (under 2 minutes)
 test-fast: $(STAMP)
