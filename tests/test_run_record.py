@@ -67,9 +67,9 @@ def test_round_metrics_are_per_client_with_totals_and_no_client_keys():
     )
     assert m == {
         "score": 0.5,
-        "cost/mbit_up": 3.0,
-        "cost/mbit_up_total": 9.0,
-        "cost/gflops_total": 3.0,
+        "resources/mbit_up": 3.0,
+        "resources/mbit_up_total": 9.0,
+        "resources/gflops_total": 3.0,
         "time/seconds_train": 2.0,
         "time/seconds_round": 4.0,
     }
@@ -77,11 +77,11 @@ def test_round_metrics_are_per_client_with_totals_and_no_client_keys():
 
 def test_summary_ranks_by_the_mean_of_the_last_three_rounds():
     curve = [(1, 0.2), (2, 0.6), (3, 0.4), (4, 0.5), (5, 0.3)]
-    s = rr.summary_metrics(curve, 0.25, {"cost/total_mbit_up": 7.0})
+    s = rr.summary_metrics(curve, 0.25, {"resources/total_mbit_up": 7.0})
     assert s["score_final"] == 0.3 and s["score_best"] == 0.6 and s["best_round"] == 2
     assert s["score_last3"] == pytest.approx(0.4)
     assert s["score_gap_vs_question_only"] == pytest.approx(0.15)
-    assert s["cost/total_mbit_up"] == 7.0
+    assert s["resources/total_mbit_up"] == 7.0
     assert "score_gap_vs_question_only" not in rr.summary_metrics(curve, None, {})
 
 

@@ -314,7 +314,10 @@ def run_experiment(
             _log_dataset(tracker, prep)
         driver = _DriverHandle(prep.driver_spec, opts.in_process_driver)
         res: RoundResult | None = None
+        system = contextlib.ExitStack()  # MLflow's system metrics while the rounds run
         try:
+            if tracker:
+                system.enter_context(tracker.system_metrics())
             if tracker:  # where the workers run (their Ray node ids), for multi-node clusters
                 tracker.set_tags({"f3ocus.worker_nodes": ",".join(driver.call("worker_nodes"))})
             done = 0
@@ -340,6 +343,7 @@ def run_experiment(
             if res is None:  # resumed after the last round: evaluate nothing new
                 raise RuntimeError("nothing left to run: the checkpoint is after the last round")
         finally:
+            system.close()
             driver.close()
         summary.score, summary.client_score = res.score, dict(res.client_score)
         summary.seconds = time.perf_counter() - t0

@@ -43,9 +43,9 @@ _ROUND_METRICS = {
 }
 # where each is logged (run_record.round_metrics: per client), and where older runs logged it
 _LOGGED_AS = {
-    "mbit_up": "cost/mbit_up",
-    "trainable_params": "cost/trainable_params",
-    "gflops_per_client": "cost/gflops",
+    "mbit_up": "resources/mbit_up",
+    "trainable_params": "resources/trainable_params",
+    "gflops_per_client": "resources/gflops",
     "seconds_score": "time/seconds_score",
     "seconds_select": "time/seconds_select",
     "seconds_train": "time/seconds_train",

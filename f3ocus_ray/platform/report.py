@@ -76,8 +76,8 @@ def _method(run) -> str:
 def _mbit_up(run) -> float:
     """Mbit up per client in the last round (older runs logged the sum over clients)."""
     m = run.data.metrics
-    if "cost/mbit_up" in m:
-        return m["cost/mbit_up"]
+    if "resources/mbit_up" in m:
+        return m["resources/mbit_up"]
     return m["mbit_up"] / _n_clients(run) if "mbit_up" in m else float("nan")
 
 

@@ -4,9 +4,10 @@ summary metrics that rank the methods.
 
 Per-round metric names: the main ones (`score`, `loss`, `train_loss`, `usage_variance`) and
 the summary (`score_final`, `score_best`, `score_last3`, `best_round`,
-`score_gap_vs_question_only`) have no prefix, so the chart view's first section holds them;
-costs go under `cost/` (per client, and `*_total` over all clients), wall times under `time/`,
-the selection's under `selection/`. Per-client scores go to a table artifact, not to metrics.
+`score_gap_vs_question_only`) have no prefix, so the chart view's first section ("Model
+metrics") holds them. The UI orders sections by name, so the others are named to come after it:
+costs under `resources/` (per client, and `*_total` over all clients), the selection's under
+`selection/`, wall times under `time/`. Per-client scores go to a table artifact, not metrics.
 """
 
 from __future__ import annotations
@@ -184,8 +185,8 @@ def run_tags(cfg: ExperimentConfig, axes: dict[str, Any]) -> dict[str, str]:
 
 _PER_CLIENT_COST = {"mbit_up", "mbit_down", "trainable_params"}  # RoundResult: summed
 _RENAMED = {
-    "gflops_train": "cost/gflops_total",
-    "gflops_per_client": "cost/gflops",
+    "gflops_train": "resources/gflops_total",
+    "gflops_per_client": "resources/gflops",
     "seconds": "time/seconds_round",
 }
 
@@ -198,8 +199,8 @@ def round_metrics(metrics: dict[str, float], n_clients: int) -> dict[str, float]
         if k.startswith("client/"):
             continue
         if k in _PER_CLIENT_COST:
-            out[f"cost/{k}"] = v / max(1, n_clients)
-            out[f"cost/{k}_total"] = v
+            out[f"resources/{k}"] = v / max(1, n_clients)
+            out[f"resources/{k}_total"] = v
         elif k in _RENAMED:
             out[_RENAMED[k]] = v
         elif k.startswith("seconds_"):
@@ -249,8 +250,8 @@ def summary_metrics(
 
 # the per-round metrics summed over rounds into the run's cost totals
 TOTALS = {
-    "cost/mbit_up_total": "cost/total_mbit_up",
-    "cost/mbit_down_total": "cost/total_mbit_down",
-    "cost/gflops_total": "cost/total_gflops",
+    "resources/mbit_up_total": "resources/total_mbit_up",
+    "resources/mbit_down_total": "resources/total_mbit_down",
+    "resources/gflops_total": "resources/total_gflops",
     "time/seconds_round": "time/total_seconds",
 }

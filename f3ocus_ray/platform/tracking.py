@@ -9,9 +9,11 @@ the database and its `mlruns/` can move together, and a test's artifacts stay in
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -212,6 +214,25 @@ class RunTracker:
             ds = from_pandas(df, source=source, name=name)._to_mlflow_entity()
         tag = InputTag(key="mlflow.data.context", value=context)
         self.client.log_inputs(self.run_id, [DatasetInput(dataset=ds, tags=[tag])])
+
+    @contextlib.contextmanager
+    def system_metrics(self, interval: float = 10.0):
+        """MLflow's system metrics (CPU, memory, disk, network, GPU) of this process's node,
+        every `interval` seconds, while the block runs: the UI's "System metrics" section."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # no start/stop
+        monitor = SystemMetricsMonitor(
+            self.run_id,
+            sampling_interval=interval,
+            resume_logging=self.resumed,
+            tracking_uri=self.client.tracking_uri,
+        )
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
 
     def set_description(self, markdown: str) -> None:
         self.client.set_tag(self.run_id, "mlflow.note.content", markdown)
