@@ -274,6 +274,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    import os
+    import signal
     import subprocess
 
     from f3ocus_ray.platform.ui import latest_experiment, runs_link, server_command
@@ -282,13 +284,21 @@ def _ui(args: argparse.Namespace) -> int:
     link = runs_link(args.port, latest_experiment(args.tracking_uri, args.experiment))
     print(f"MLflow UI: {link}", flush=True)
     print("(Group by -> method, in the runs list's toolbar, gives one colour per method)")
-    proc = subprocess.Popen(cmd)
+    # its own process group: Ctrl-C or a SIGTERM to `f3ocus ui` ends the server and its workers
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
         return 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _runs_gc(args: argparse.Namespace) -> int:
