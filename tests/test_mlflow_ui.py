@@ -6,13 +6,13 @@ and the artifacts through the server's proxy."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from gridutil import free_port, local_env, tiny_grid
@@ -86,8 +86,8 @@ def ui(grid_folder):
                 time.sleep(1)
         yield base, link
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.send_signal(signal.SIGTERM)  # f3ocus ui ends its server's process group
+        assert proc.wait(timeout=60) == 0
 
 
 def test_the_ui_shows_named_runs_the_best_method_and_summary_metrics(ui):
@@ -116,24 +116,42 @@ def test_the_ui_shows_named_runs_the_best_method_and_summary_metrics(ui):
             assert png[:4] == b"\x89PNG"
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (run tests/system_deps/chromium.sh)")
-def test_headless_chromium_renders_the_runs_by_name(ui, tmp_path):
-    base, link = ui
-    table = link.replace("?compareRunsMode=CHART", "")
-    dom = subprocess.run(
+def _dom(url: str, profile: Path) -> str:
+    return subprocess.run(
         [
             CHROMIUM,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--user-data-dir={profile}",
             "--virtual-time-budget=30000",
             "--dump-dom",
-            table,
+            url,
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     ).stdout
-    assert all(name in dom for name in NAMES), dom[-2000:]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (run tests/system_deps/chromium.sh)")
+def test_headless_chromium_shows_the_parent_with_its_named_trials_and_best_method(ui, tmp_path):
+    """The runs page lists the grid's parent run (its trials folded under it); the parent's
+    page names its child runs and shows its best_method tag."""
+    base, link = ui
+    exp_id = link.split("/experiments/")[1].split("/")[0]
+    found = json.loads(
+        _get(
+            base + "/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [exp_id], "filter": "tags.`f3ocus.role` = 'grid'"},
+        )
+    )
+    [parent] = found["runs"]
+    runs_page = _dom(link.replace("?compareRunsMode=CHART", ""), tmp_path / "a")
+    assert parent["info"]["run_name"] in runs_page
+    run_page = _dom(
+        f"{base}/#/experiments/{exp_id}/runs/{parent['info']['run_id']}", tmp_path / "b"
+    )
+    assert all(name in run_page for name in NAMES), run_page[-2000:]
+    assert "best_method" in run_page
