@@ -219,6 +219,8 @@ def run_grid(
 
     # Tune's own console output (a configuration box, result tables) gives way to RoundProgress
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # nor its advice on snapshot frequency, which tiny rounds trigger
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     trainable = tune.with_resources(tune.with_parameters(grid_trial, ctx=ctx), resources)
     run_config = tune.RunConfig(
         name=run_name,
