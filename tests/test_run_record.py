@@ -62,26 +62,28 @@ def test_round_metrics_are_per_client_with_totals_and_no_client_keys():
             "seconds_train": 2.0,
             "seconds": 4.0,
             "client/oct/score": 0.1,
+            "selection/hypervolume": 0.7,
         },
         n_clients=3,
     )
     assert m == {
         "score": 0.5,
-        "resources/mbit_up": 3.0,
-        "resources/mbit_up_total": 9.0,
-        "resources/gflops_total": 3.0,
-        "time/seconds_train": 2.0,
-        "time/seconds_round": 4.0,
+        "mbit_up": 3.0,
+        "mbit_up_total": 9.0,
+        "gflops_total": 3.0,
+        "seconds_train": 2.0,
+        "seconds_round": 4.0,
+        "selection_hypervolume": 0.7,  # no prefix: the UI puts prefix sections first
     }
 
 
 def test_summary_ranks_by_the_mean_of_the_last_three_rounds():
     curve = [(1, 0.2), (2, 0.6), (3, 0.4), (4, 0.5), (5, 0.3)]
-    s = rr.summary_metrics(curve, 0.25, {"resources/total_mbit_up": 7.0})
+    s = rr.summary_metrics(curve, 0.25, {"total_mbit_up": 7.0})
     assert s["score_final"] == 0.3 and s["score_best"] == 0.6 and s["best_round"] == 2
     assert s["score_last3"] == pytest.approx(0.4)
     assert s["score_gap_vs_question_only"] == pytest.approx(0.15)
-    assert s["resources/total_mbit_up"] == 7.0
+    assert s["total_mbit_up"] == 7.0
     assert "score_gap_vs_question_only" not in rr.summary_metrics(curve, None, {})
 
 

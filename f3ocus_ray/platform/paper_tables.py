@@ -41,16 +41,10 @@ _ROUND_METRICS = {
     "seconds_select": "s selection / round",
     "seconds_train": "s training / round",
 }
-# where each is logged (run_record.round_metrics: per client), and where older runs logged it
-_LOGGED_AS = {
-    "mbit_up": "resources/mbit_up",
-    "trainable_params": "resources/trainable_params",
-    "gflops_per_client": "resources/gflops",
-    "seconds_score": "time/seconds_score",
-    "seconds_select": "time/seconds_select",
-    "seconds_train": "time/seconds_train",
-}
-_PER_CLIENT = {"mbit_up", "trainable_params"}  # older runs logged these summed over clients
+# where each is logged (run_record.round_metrics: costs per client, `*_total` beside them)
+_LOGGED_AS = {"gflops_per_client": "gflops"}
+# runs logged before `*_total` existed (no `mbit_up_total`) summed these over clients
+_PER_CLIENT = {"mbit_up", "trainable_params"}
 
 
 def method_label(params: dict[str, str], axes: dict[str, str]) -> str:
@@ -119,12 +113,12 @@ def run_figures(client, run, metric: str, axes: dict[str, str], n_clients: int) 
     hist = sorted(client.get_metric_history(run.info.run_id, metric), key=lambda m: m.step)
     curve = [m.value for m in hist if m.step >= 1]
     per_round = {}
+    summed = "mbit_up_total" not in run.data.metrics  # an older run's costs
     for key in _ROUND_METRICS:
-        scale = 1.0
-        rows = client.get_metric_history(run.info.run_id, _LOGGED_AS[key])
-        if not rows:  # a run logged before costs were per client and prefixed
+        rows = client.get_metric_history(run.info.run_id, _LOGGED_AS.get(key, key))
+        if not rows and key in _LOGGED_AS:  # an older run's name
             rows = client.get_metric_history(run.info.run_id, key)
-            scale = 1 / n_clients if key in _PER_CLIENT else 1.0
+        scale = 1 / n_clients if summed and key in _PER_CLIENT else 1.0
         values = [m.value for m in rows if m.step >= 1]
         if values:
             per_round[key] = statistics.fmean(values) * scale

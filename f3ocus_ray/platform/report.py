@@ -76,9 +76,9 @@ def _method(run) -> str:
 def _mbit_up(run) -> float:
     """Mbit up per client in the last round (older runs logged the sum over clients)."""
     m = run.data.metrics
-    if "resources/mbit_up" in m:
-        return m["resources/mbit_up"]
-    return m["mbit_up"] / _n_clients(run) if "mbit_up" in m else float("nan")
+    if "mbit_up" not in m:
+        return float("nan")
+    return m["mbit_up"] if "mbit_up_total" in m else m["mbit_up"] / _n_clients(run)
 
 
 def build_report(

@@ -6,7 +6,7 @@ Per-round metric names: the main ones (`score`, `loss`, `train_loss`, `usage_var
 the summary (`score_final`, `score_best`, `score_last3`, `best_round`,
 `score_gap_vs_question_only`) have no prefix, so the chart view's first section ("Model
 metrics") holds them. The UI orders sections by name, so the others are named to come after it:
-costs under `resources/` (per client, and `*_total` over all clients), the selection's under
+costs under `` (per client, and `*_total` over all clients), the selection's under
 `selection/`, wall times under `time/`. Per-client scores go to a table artifact, not metrics.
 """
 
@@ -185,26 +185,26 @@ def run_tags(cfg: ExperimentConfig, axes: dict[str, Any]) -> dict[str, str]:
 
 _PER_CLIENT_COST = {"mbit_up", "mbit_down", "trainable_params"}  # RoundResult: summed
 _RENAMED = {
-    "gflops_train": "resources/gflops_total",
-    "gflops_per_client": "resources/gflops",
-    "seconds": "time/seconds_round",
+    "gflops_train": "gflops_total",
+    "gflops_per_client": "gflops",
+    "seconds": "seconds_round",
 }
 
 
 def round_metrics(metrics: dict[str, float], n_clients: int) -> dict[str, float]:
-    """A round's metrics (RoundResult.metrics) as logged: costs per client and as totals,
-    seconds under `time/`, no per-client keys (those go to the client table)."""
+    """A round's metrics (RoundResult.metrics) as logged: costs per client and as `*_total`,
+    no prefixes, no per-client keys (those go to the client table)."""
     out = {}
     for k, v in metrics.items():
         if k.startswith("client/"):
             continue
         if k in _PER_CLIENT_COST:
-            out[f"resources/{k}"] = v / max(1, n_clients)
-            out[f"resources/{k}_total"] = v
+            out[k] = v / max(1, n_clients)
+            out[f"{k}_total"] = v
         elif k in _RENAMED:
             out[_RENAMED[k]] = v
-        elif k.startswith("seconds_"):
-            out[f"time/{k}"] = v
+        elif k.startswith("selection/"):
+            out["selection_" + k[len("selection/") :]] = v
         else:
             out[k] = v
     return out
@@ -250,8 +250,8 @@ def summary_metrics(
 
 # the per-round metrics summed over rounds into the run's cost totals
 TOTALS = {
-    "resources/mbit_up_total": "resources/total_mbit_up",
-    "resources/mbit_down_total": "resources/total_mbit_down",
-    "resources/gflops_total": "resources/total_gflops",
-    "time/seconds_round": "time/total_seconds",
+    "mbit_up_total": "total_mbit_up",
+    "mbit_down_total": "total_mbit_down",
+    "gflops_total": "total_gflops",
+    "seconds_round": "total_seconds",
 }
