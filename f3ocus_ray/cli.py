@@ -250,7 +250,9 @@ def _grid(args: argparse.Namespace) -> int:
     print(f"grid run {out.run_name}: {done}; Tune experiment at {out.path}")
     if out.parent_run_id:
         print(f"MLflow experiment {grid.name!r}, parent run {out.parent_run_id}")
-    if out.best:
+    if out.best_method:
+        print(f"best method (mean of the last 3 rounds): {out.best_method}")
+    elif out.best:
         print(f"best: {out.best}")
     if out.parent_run_id and not args.no_report:
         from f3ocus_ray.platform.report import build_report

@@ -39,6 +39,7 @@ class GridOutcome:
     parent_run_id: str | None
     statuses: dict[str, int]  # TERMINATED / ERROR counts
     best: dict[str, Any] | None
+    best_method: str | None = None  # by the mean of the last 3 rounds (the parent's tag)
 
 
 def storage_root(grid: Grid) -> str:
@@ -114,7 +115,7 @@ def _preflight(grid: Grid) -> None:
             preflight(t.cfg, _bundles(grid, t.cfg))
 
 
-def _answer(parent: RunTracker, grid: str, run_name: str) -> None:
+def _answer(parent: RunTracker, grid: str, run_name: str) -> str | None:
     """The parent run carries the answer: the best method (a tag), the ranking (its
     description, until the report adds the full tables; and a bar chart, the image the chart
     view shows first while the trials are folded under the parent)."""
@@ -124,6 +125,7 @@ def _answer(parent: RunTracker, grid: str, run_name: str) -> None:
         parent.set_description(f"Best method: **{best}**\n\n" + ranking_markdown(header, rows))
         parent.log_image(png, "ranking", step=0)
         parent.log_png(png, "ranking.png")
+    return best
 
 
 def _round_progress(ctx: GridContext, progress: Callable[[str], None]):
@@ -278,7 +280,9 @@ def run_grid(
         best = {"config": b.config, metric: b.metrics.get(metric)}
     except (RuntimeError, ValueError, KeyError):
         pass
+    best_method = None
     if parent is not None:
-        _answer(parent, grid.name, run_name)
+        best_method = _answer(parent, grid.name, run_name)
         parent.client.set_terminated(parent.run_id, "FAILED" if "ERROR" in statuses else "FINISHED")
-    return GridOutcome(run_name, path, parent.run_id if parent else None, statuses, best)
+    parent_id = parent.run_id if parent else None
+    return GridOutcome(run_name, path, parent_id, statuses, best, best_method)
