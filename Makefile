@@ -26,6 +26,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not isolated" tests
 	bash tests/system_deps/postgresql.sh
+	sh tests/system_deps/chromium.sh
 	$(BIN)/python -m pytest -q -m isolated tests
 
 # the unit tests alone: no Ray, no end-to-end run (under 2 minutes)

@@ -1,4 +1,5 @@
-"""`f3ocus run | grid | pretrain | report | cost | data synth | convert | merge`: the command line.
+"""`f3ocus run | grid | pretrain | report | ui | cost | runs gc | data synth | convert | merge`:
+the command line.
 
 Errors a user can cause print one line (`error: ...`) and exit with code 2, no traceback.
 """
@@ -135,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
         default=8,
         help="memory, generative families: answer tokens (default: 8)",
     )
+
+    ui = sub.add_parser(
+        "ui", help="the MLflow UI on 127.0.0.1; prints the link to the runs' chart view"
+    )
+    ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--experiment", help="the experiment to link to (default: the latest)")
 
     runs = sub.add_parser("runs", help="tracked runs")
     rsub = runs.add_subparsers(dest="runs_command", required=True)
@@ -333,7 +341,9 @@ def _grid(args: argparse.Namespace) -> int:
     print(f"grid run {out.run_name}: {done}; Tune experiment at {out.path}")
     if out.parent_run_id:
         print(f"MLflow experiment {grid.name!r}, parent run {out.parent_run_id}")
-    if out.best:
+    if out.best_method:
+        print(f"best method (mean of the last 3 rounds): {out.best_method}")
+    elif out.best:
         print(f"best: {out.best}")
     if out.parent_run_id and not args.no_report:
         from f3ocus_ray.platform.report import build_report
@@ -354,6 +364,34 @@ def _report(args: argparse.Namespace) -> int:
     print((path / "comparison.md").read_text())
     print(f"report: {path}")
     return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import os
+    import signal
+    import subprocess
+
+    from f3ocus_ray.platform.ui import latest_experiment, runs_link, server_command
+
+    cmd = server_command(args.tracking_uri, args.port)  # a missing store: exit 2, no server
+    link = runs_link(args.port, latest_experiment(args.tracking_uri, args.experiment))
+    print(f"MLflow UI: {link}", flush=True)
+    print("(Group by -> method, in the runs list's toolbar, gives one colour per method)")
+    # its own process group: Ctrl-C or a SIGTERM to `f3ocus ui` ends the server and its workers
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _runs_gc(args: argparse.Namespace) -> int:
@@ -443,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
             return _pretrain(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "ui":
+            return _ui(args)
         if args.command == "runs":
             return _runs_gc(args)
         if args.command == "cost":

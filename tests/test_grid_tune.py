@@ -55,7 +55,7 @@ def test_grid_on_local_ray_one_finished_run_per_trial(ray_local, small_vqa, tmp_
         hist = client.get_metric_history(run.info.run_id, "score")
         assert [m.step for m in hist] == [1, 2]
         arts = {a.path for a in client.list_artifacts(run.info.run_id, "masks")}
-        assert {"masks/round_001.json", "masks/round_002.png"} <= arts
+        assert {"masks/round_001.json", "masks/round_002.json"} <= arts
         assert "config.yaml" in {a.path for a in client.list_artifacts(run.info.run_id)}
     # every trial ran inside a placement group; the two ran one after the other, so the second
     # reused the first's trial actor and its placement group (reuse_actors)
@@ -64,14 +64,14 @@ def test_grid_on_local_ray_one_finished_run_per_trial(ray_local, small_vqa, tmp_
     # the comparison report, from MLflow alone
     folder = build_report("tg", f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "rep")
     md = (folder / "comparison.md").read_text()
-    assert "trial_00000 | FINISHED" in md and "## federation.strategy" in md
+    assert "last-k-k1-2-s3 | FINISHED" in md and "## federation.strategy" in md
     assert (folder / "rounds.png").stat().st_size > 0
     # the paper's tables: one row per method, the task as column, costs per client and round
     tables = (folder / "tables.md").read_text()
     assert "## Table 1" in tables and "## Table 2" in tables
     t1 = (folder / "table1.csv").read_text().splitlines()
     assert t1[0].startswith("method,") and {r.split(",")[0] for r in t1[1:]} == {"last_k", "random"}
-    for png in ("rounds_by_method_", "selection_usage_"):
+    for png in ("rounds_by_method_", "layer_choice_"):
         assert len(list(folder.glob(f"{png}*.png"))) == 1
 
 

@@ -148,5 +148,5 @@ def test_mixed_federation_end_to_end(ray_local, mixed, tmp_path):
     for name, row in masks["masks"].items():
         trained = space.trainable(np.array(row, dtype=bool), True, ds.output_range(name))
         expected += sum(numel[n] for n in trained)
-    [_, up] = client.get_metric_history(summary.run_id, "mbit_up")
+    [_, up] = client.get_metric_history(summary.run_id, "mbit_up_total")
     assert up.value == pytest.approx(expected * 32 / 1e6)

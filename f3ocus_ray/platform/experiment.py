@@ -21,11 +21,20 @@ from f3ocus_ray.config import ExperimentConfig, load_config
 from f3ocus_ray.errors import TrainingDiverged, UserError
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
+from f3ocus_ray.platform import run_record as rr
 from f3ocus_ray.platform.checkpoint import load_checkpoint, save_checkpoint
+from f3ocus_ray.platform.paper_tables import method_label
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address, worker_bundles
-from f3ocus_ray.platform.prepare import PreparedExperiment, prepare
+from f3ocus_ray.platform.prepare import prepare
 from f3ocus_ray.platform.ray_session import ensure_ray
-from f3ocus_ray.platform.tracking import RunTracker
+from f3ocus_ray.platform.run_logging import (
+    log_layer_choice,
+    log_round,
+    log_start,
+    log_summary,
+    record_usage,
+)
+from f3ocus_ray.platform.tracking import RUN_COLOUR_TAG, RunTracker
 
 log = logging.getLogger(__name__)
 
@@ -54,54 +63,14 @@ def _new_run_dir(cfg: ExperimentConfig) -> Path:
     return run_dir
 
 
-def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperiment) -> None:
-    """One round's metrics, masks, scores and Pareto plot into the experiment's MLflow run."""
-    if tracker is None:
-        return
-    tracker.log_metrics(res.metrics(), step=res.round)
-    rows, cols = res.participants, prep.driver_spec.unit_names  # masks and scores: theirs
-    tracker.log_json(
-        {
-            "round": res.round,
-            "units": cols,
-            "masks": dict(zip(rows, res.masks.astype(int).tolist(), strict=True)),
-        },
-        f"masks/round_{res.round:03d}.json",
-    )
-    if res.raw_scores is not None:
-        tracker.log_json(
-            {
-                "round": res.round,
-                "method": prep.driver_spec.scoring.method,
-                "units": cols,
-                "raw": dict(zip(rows, res.raw_scores.tolist(), strict=True)),
-                "normalised": dict(zip(rows, res.scores.tolist(), strict=True)),
-            },
-            f"scores/round_{res.round:03d}.json",
-        )
-        tracker.log_heatmap(
-            res.scores,
-            rows,
-            cols,
-            f"{prep.driver_spec.scoring.method} scores S (per client), round {res.round}",
-            f"scores/round_{res.round:03d}.png",
-            cmap="viridis",
-        )
-    if res.pareto_png is not None:
-        tracker.log_png(res.pareto_png, f"pareto/round_{res.round:03d}.png")
-    tracker.log_heatmap(
-        res.masks,
-        rows,
-        cols,
-        f"selected units, round {res.round}",
-        f"masks/round_{res.round:03d}.png",
-    )
-
-
 def _tracker(cfg: ExperimentConfig, run_dir: Path) -> RunTracker:
     """The run's MLflow run, keyed by its folder: `resume_experiment` finds it again."""
     key = f"run:{run_dir.resolve()}"
-    return RunTracker(cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, cfg.flat(), key=key)
+    params = rr.run_params(cfg, cfg.tracking.experiment)
+    tags = {**rr.run_tags(cfg, {}), RUN_COLOUR_TAG: rr.PALETTE[0]}
+    return RunTracker(
+        cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, params, key=key, tags=tags
+    )
 
 
 def resume_experiment(
@@ -180,6 +149,7 @@ class RunOptions:
     resume: dict[str, Any] | None = None  # a driver checkpoint (load_checkpoint)
     logged_rounds: int = 0  # rounds already in the MLflow run: not logged again
     on_round: Callable[[RoundResult, Path], None] | None = None  # (result, checkpoint file)
+    method: str | None = None  # the method's label in titles (default: from the config)
 
 
 class _DriverHandle:
@@ -245,15 +215,13 @@ def run_experiment(
             client_score={},
         )
         if tracker and opts.resume is None and not getattr(tracker, "resumed", False):
-            tracker.log_text(cfg.to_yaml(), "config.yaml")
-            tracker.log_json(dict(zip(facts.clients, prep.budgets, strict=True)), "budgets.json")
-            baselines = {"majority_baseline": facts.majority_score}
-            if facts.question_only_score is not None:
-                baselines["question_only_baseline"] = facts.question_only_score
-            tracker.log_metrics(baselines, step=0)
+            log_start(tracker, cfg.to_yaml(), prep)
         driver = _DriverHandle(prep.driver_spec, opts.in_process_driver)
         res: RoundResult | None = None
+        system = contextlib.ExitStack()  # MLflow's system metrics while the rounds run
         try:
+            if tracker:
+                system.enter_context(tracker.system_metrics())
             if tracker:  # where the workers run (their Ray node ids), for multi-node clusters
                 tracker.set_tags({"f3ocus.worker_nodes": ",".join(driver.call("worker_nodes"))})
             done = 0
@@ -266,6 +234,7 @@ def run_experiment(
                 _check_finite(res)
                 ckpt = run_dir / "checkpoint.pt"
                 save_checkpoint(ckpt, driver.call("state_dict"))
+                record_usage(run_dir, res)
                 if res.round > opts.logged_rounds:
                     log_round(tracker, res, prep)
                 summary.rounds.append({"round": res.round, **res.metrics()})
@@ -279,6 +248,7 @@ def run_experiment(
             if res is None:  # resumed after the last round: evaluate nothing new
                 raise RuntimeError("nothing left to run: the checkpoint is after the last round")
         finally:
+            system.close()
             driver.close()
         summary.score, summary.client_score = res.score, dict(res.client_score)
         summary.seconds = time.perf_counter() - t0
@@ -292,6 +262,8 @@ def run_experiment(
         }
         (run_dir / "summary.json").write_text(json.dumps(result, indent=1))
         if tracker:
-            tracker.log_metrics({"final_score": summary.score}, step=res.round)
+            result["summary"] = log_summary(tracker, summary.question_only_score)
+            method = opts.method or method_label({k: str(v) for k, v in cfg.flat().items()}, {})
+            log_layer_choice(tracker, run_dir, prep, method)
             tracker.log_json(result, "summary.json")
     return summary

@@ -3,7 +3,8 @@ Table 2 (per method: score, communication, trainable parameters, compute, wall t
 
 A run's method is its `method` axis when the grid names one, else a label derived from its
 logged config (strategy, meta-heuristic, trained units); its task is its `task` axis, else its
-config's `name`. Every per-round figure is the mean over the run's rounds, then over seeds.
+config's `name`. A run's score is the mean of its last 3 rounds (the final round alone is
+noisy); every per-round cost is the mean over the run's rounds; both then over seeds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def _full_method(unit_mode: str) -> str:
         return f"full ({unit_mode})"
 
 
+LAST_N = 3  # a run's score: the mean of its last rounds
+
 # per-round metrics averaged for Table 2, and their column names
 _ROUND_METRICS = {
     "mbit_up": "Mbit up / client / round",
@@ -38,7 +41,10 @@ _ROUND_METRICS = {
     "seconds_select": "s selection / round",
     "seconds_train": "s training / round",
 }
-_PER_CLIENT = {"mbit_up", "trainable_params"}  # logged summed over clients
+# where each is logged (run_record.round_metrics: costs per client, `*_total` beside them)
+_LOGGED_AS = {"gflops_per_client": "gflops"}
+# runs logged before `*_total` existed (no `mbit_up_total`) summed these over clients
+_PER_CLIENT = {"mbit_up", "trainable_params"}
 
 
 def method_label(params: dict[str, str], axes: dict[str, str]) -> str:
@@ -67,7 +73,18 @@ class RunFigures:
     final: float  # the metric after the last round
     curve: list[float]  # the metric per round
     per_round: dict[str, float]  # mean over rounds of each Table 2 metric (per client)
-    usage: np.ndarray | None = None  # (units,) share of clients training each unit, all rounds
+    usage: np.ndarray | None = None  # (units, rounds) clients training each unit per round
+    name: str = ""  # the run's name
+
+    @property
+    def last(self) -> list[float]:
+        """The last rounds' scores."""
+        return self.curve[-LAST_N:]
+
+    @property
+    def score(self) -> float:
+        """The run's score: the mean of its last rounds."""
+        return statistics.fmean(self.last) if self.curve else float("nan")
 
 
 @dataclass
@@ -85,6 +102,8 @@ class Cell:
     def text(self, scale: float = 100.0) -> str:
         if not self.values:
             return "–"
+        if len(self.values) == 1:  # one seed: no spread to show
+            return f"{self.mean * scale:.2f}"
         return f"{self.mean * scale:.2f} ± {self.std * scale:.2f}"
 
 
@@ -94,17 +113,22 @@ def run_figures(client, run, metric: str, axes: dict[str, str], n_clients: int) 
     hist = sorted(client.get_metric_history(run.info.run_id, metric), key=lambda m: m.step)
     curve = [m.value for m in hist if m.step >= 1]
     per_round = {}
+    summed = "mbit_up_total" not in run.data.metrics  # an older run's costs
     for key in _ROUND_METRICS:
-        values = [m.value for m in client.get_metric_history(run.info.run_id, key) if m.step >= 1]
+        rows = client.get_metric_history(run.info.run_id, _LOGGED_AS.get(key, key))
+        if not rows and key in _LOGGED_AS:  # an older run's name
+            rows = client.get_metric_history(run.info.run_id, key)
+        scale = 1 / n_clients if summed and key in _PER_CLIENT else 1.0
+        values = [m.value for m in rows if m.step >= 1]
         if values:
-            mean = statistics.fmean(values)
-            per_round[key] = mean / n_clients if key in _PER_CLIENT else mean
+            per_round[key] = statistics.fmean(values) * scale
     return RunFigures(
-        method=method_label(params, axes),
+        method=run.data.tags.get("method") or method_label(params, axes),
         task=task_label(params, axes),
         final=curve[-1] if curve else float("nan"),
         curve=curve,
         per_round=per_round,
+        name=run.info.run_name,
     )
 
 
@@ -121,11 +145,12 @@ def method_order(methods: Iterable[str]) -> list[str]:
 
 
 def table1(runs: list[RunFigures]) -> tuple[list[str], list[list[str]]]:
-    """Methods x tasks, final metric in percent, mean ± std over the runs (seeds) of each."""
+    """Methods x tasks, the runs' score (mean of the last 3 rounds) in percent, mean ± std
+    over the runs (seeds) of each."""
     tasks = sorted({r.task for r in runs})
     cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
     for r in runs:
-        cells[r.method, r.task].values.append(r.final)
+        cells[r.method, r.task].values.append(r.score)
     rows = [[m, *(cells[m, t].text() for t in tasks)] for m in method_order(r.method for r in runs)]
     return ["method", *tasks], rows
 
@@ -144,13 +169,13 @@ def table2(runs: list[RunFigures], task: str) -> tuple[list[str], list[list[str]
 
     full = by_method.get(FULL_FINE_TUNING)
     full_mbit = mean_of(full, "mbit_up") if full else None
-    header = ["method", "score (%)", *_ROUND_METRICS.values()]
+    header = ["method", f"score (%), mean of last {LAST_N} rounds", *_ROUND_METRICS.values()]
     if full_mbit:
         header.append("communication vs full FT")
     rows = []
     for m in method_order(by_method):
         rs = by_method[m]
-        row = [m, Cell([r.final for r in rs]).text()]
+        row = [m, Cell([r.score for r in rs]).text()]
         for key in _ROUND_METRICS:
             v = mean_of(rs, key)
             row.append(_fmt(v, key))
@@ -159,6 +184,43 @@ def table2(runs: list[RunFigures], task: str) -> tuple[list[str], list[list[str]
             row.append(f"{full_mbit / mbit:.1f}× less" if mbit > 0 else "–")
         rows.append(row)
     return header, rows
+
+
+def ranking(runs: list[RunFigures]) -> tuple[list[str], list[list[str]], str | None]:
+    """Methods best first by their score (mean of the last 3 rounds, mean over seeds), with
+    its spread: the std of those last rounds' scores over all seeds. Returns the table and the
+    best method."""
+    by_method: dict[str, list[RunFigures]] = defaultdict(list)
+    for r in runs:
+        if r.curve:
+            by_method[r.method].append(r)
+    order = sorted(by_method, key=lambda m: -statistics.fmean(r.score for r in by_method[m]))
+    header = [
+        "rank",
+        "method",
+        f"score (%), mean of last {LAST_N} rounds",
+        "± spread",
+        "final (%)",
+        "best (%)",
+        "runs",
+    ]
+    rows = []
+    for i, m in enumerate(order, 1):
+        rs = by_method[m]
+        pooled = [v for r in rs for v in r.last]
+        spread = statistics.pstdev(pooled) if len(pooled) > 1 else 0.0
+        rows.append(
+            [
+                str(i),
+                m,
+                f"{statistics.fmean(r.score for r in rs) * 100:.2f}",
+                f"{spread * 100:.2f}",
+                f"{statistics.fmean(r.final for r in rs) * 100:.2f}",
+                f"{statistics.fmean(max(r.curve) for r in rs) * 100:.2f}",
+                str(len(rs)),
+            ]
+        )
+    return header, rows, (order[0] if order else None)
 
 
 def _fmt(v: float, key: str) -> str:

@@ -2,11 +2,14 @@
 
 `tables.md` holds the paper's tables (see `paper_tables`): Table 1 (methods x tasks, mean ± std
 over seeds) and, per task, Table 2 (score, Mbit, trainable parameters, GFLOPs, seconds), with
-`table1.csv` / `table2_<task>.csv`, the metric per round by method and the layer usage of each
-method's selections (`rounds_by_method_<task>.png`, `selection_usage_<task>.png`).
-`comparison.md` holds one row per trial (its axis values, final metric, best metric, rounds,
-communication), then the metric averaged over the other axes for each axis value (mean ± std),
-one bar plot per axis and the per-round curves of every trial. All under `<out>/<grid run>/`.
+`table1.csv` / `table2_<task>.csv`, the metric per round by method and each method's layer
+choice, units x rounds, side by side (`rounds_by_method_<task>.png`, `layer_choice_<task>.png`),
+and last the methods ranked by the mean of their last 3 rounds. `comparison.md` holds one row
+per trial (its run name, axis values, score, final and best metric, rounds, communication per
+client), then the score averaged over the other axes for each axis value (mean ± std), one bar
+plot per axis and the per-round curves of every trial, a colour per method and the
+question-only baseline as a dashed line. All under `<out>/<grid run>/`, and logged to the grid's
+parent MLflow run (`report/`; the tables are its description).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import numpy as np
 
 from f3ocus_ray.errors import UserError
 from f3ocus_ray.platform import paper_tables as pt
+from f3ocus_ray.platform.plots import ranking_png, side_by_side_png
+from f3ocus_ray.platform.run_record import method_colours
 from f3ocus_ray.platform.tracking import tracking_client
 
 
@@ -53,6 +58,29 @@ def _axes(run) -> dict[str, str]:
     return {k[5:]: v for k, v in run.data.tags.items() if k.startswith("axis.")}
 
 
+def _baseline(runs) -> float | None:
+    """The question-only baseline of the runs' data (a param; older runs: a metric)."""
+    for r in runs:
+        v = r.data.params.get("baseline.question_only") or r.data.metrics.get(
+            "question_only_baseline"
+        )
+        if v is not None:
+            return float(v)
+    return None
+
+
+def _method(run) -> str:
+    return run.data.tags.get("method") or pt.method_label(run.data.params, _axes(run))
+
+
+def _mbit_up(run) -> float:
+    """Mbit up per client in the last round (older runs logged the sum over clients)."""
+    m = run.data.metrics
+    if "mbit_up" not in m:
+        return float("nan")
+    return m["mbit_up"] if "mbit_up_total" in m else m["mbit_up"] / _n_clients(run)
+
+
 def build_report(
     grid: str,
     tracking_uri: str,
@@ -60,6 +88,8 @@ def build_report(
     metric: str = "score",
     run_name: str | None = None,
 ) -> Path:
+    """The report's files under `<out>/<grid run>/`; also logged to the grid's parent run (its
+    artifacts, its description = the tables, its `best_method` tag)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,25 +100,28 @@ def build_report(
     folder = Path(out) / run_name
     folder.mkdir(parents=True, exist_ok=True)
     axis_names = sorted({a for r in runs for a in _axes(r)})
+    colours = method_colours(_method(r) for r in runs)
+    baseline = _baseline(runs)
     rows, curves = [], {}
     for r in runs:
         hist = sorted(client.get_metric_history(r.info.run_id, metric), key=lambda m: m.step)
-        values = [m.value for m in hist]
-        curves[r.data.tags.get("f3ocus.trial", r.info.run_name)] = values
-        mbit = r.data.metrics.get("mbit_up")
+        values = [m.value for m in hist if m.step >= 1]
+        curves[r.info.run_name] = (values, colours[_method(r)])
         ax = _axes(r)
         rows.append(
-            [r.data.tags.get("f3ocus.trial", r.info.run_name), r.info.status]
+            [r.info.run_name, r.info.status]
             + [ax.get(a, "") for a in axis_names]
             + [
+                statistics.fmean(values[-pt.LAST_N :]) if values else float("nan"),
                 values[-1] if values else float("nan"),
                 max(values) if values else float("nan"),
                 len(values),
-                mbit if mbit is not None else float("nan"),
+                _mbit_up(r),
             ]
         )
-    header = ["trial", "status", *axis_names, f"final {metric}", f"best {metric}", "rounds"]
-    header.append("mbit_up (last round)")
+    score_name = f"{metric}, mean of last {pt.LAST_N} rounds"
+    header = ["run", "status", *axis_names, score_name, f"final {metric}", f"best {metric}"]
+    header += ["rounds", "Mbit up / client (last round)"]
     parts = [
         f"# Grid {grid}, run {run_name}: {len(runs)} trials",
         "",
@@ -97,36 +130,42 @@ def build_report(
     ]
     _write_csv(folder / "trials.csv", header, rows)
 
-    final_col = 2 + len(axis_names)
+    score_col = 2 + len(axis_names)
     for i, a in enumerate(axis_names):
         groups: dict[str, list[float]] = defaultdict(list)
         for row in rows:
-            groups[row[2 + i]].append(row[final_col])
+            groups[row[2 + i]].append(row[score_col])
         if len(groups) < 2:
             continue
-        summary = [
-            [v, len(xs), statistics.fmean(xs), statistics.pstdev(xs) if len(xs) > 1 else 0.0]
-            for v, xs in groups.items()
-        ]
+        summary = [[v, len(xs), statistics.fmean(xs), _spread(xs)] for v, xs in groups.items()]
         parts += [
             f"## {a}",
             "",
-            pt.markdown([a, "trials", f"mean final {metric}", "std"], summary),
+            pt.markdown([a, "trials", f"mean {score_name}", "std over trials"], summary),
             "",
         ]
-        fig, axp = plt.subplots(figsize=(max(4, len(summary) * 0.9), 3))
-        axp.bar([str(s[0]) for s in summary], [s[2] for s in summary], yerr=[s[3] for s in summary])
-        axp.set_ylabel(f"final {metric}")
+        labels = [str(s[0]) for s in summary]
+        fig, axp = plt.subplots(figsize=(6, 0.45 * len(summary) + 1.4))
+        bar_colours = [colours.get(v, "#1f77b4") for v in labels]
+        errs = [0.0 if s[3] == "–" else s[3] for s in summary]
+        axp.barh(labels, [s[2] for s in summary], xerr=errs, color=bar_colours)
+        axp.invert_yaxis()  # first value on top; horizontal bars: labels never overlap
+        if baseline is not None:
+            axp.axvline(baseline, color="k", ls="--", lw=1, label="question-only baseline")
+            axp.legend(fontsize=7, loc="lower right")
+        axp.set_xlabel(score_name)
         axp.set_title(f"{grid}: {a}")
         fig.tight_layout()
         fig.savefig(folder / f"by_{a.replace('/', '_')}.png", dpi=100)
         plt.close(fig)
 
-    _paper_tables(client, runs, metric, folder, f"Grid {grid}, run {run_name}")
+    tables = _paper_tables(client, runs, metric, folder, f"Grid {grid}, run {run_name}", colours)
 
-    fig, axp = plt.subplots(figsize=(6, 4))
-    for name, values in curves.items():
-        axp.plot(range(1, len(values) + 1), values, label=name, lw=1)
+    fig, axp = plt.subplots(figsize=(7, 4))
+    for name, (values, colour) in curves.items():
+        axp.plot(range(1, len(values) + 1), values, label=name, lw=1.2, color=colour)
+    if baseline is not None:
+        axp.axhline(baseline, color="k", ls="--", lw=1, label="question-only baseline")
     axp.set_xlabel("round")
     axp.set_ylabel(metric)
     if len(curves) <= 12:
@@ -135,17 +174,39 @@ def build_report(
     fig.savefig(folder / "rounds.png", dpi=100)
     plt.close(fig)
     (folder / "comparison.md").write_text("\n".join(parts))
+    parent = _parent(client, grid, run_name)
+    if parent is not None:
+        client.log_artifacts(parent.info.run_id, str(folder), "report")
+        if tables is not None:
+            best = parent.data.tags.get("best_method")
+            head = f"Best method: **{best}**\n\n" if best else ""
+            client.set_tag(parent.info.run_id, "mlflow.note.content", head + tables)
     return folder
 
 
+def _spread(xs: list[float]) -> float | str:
+    return statistics.pstdev(xs) if len(xs) > 1 else "–"
+
+
+def _parent(client, grid: str, run_name: str):
+    exp = client.get_experiment_by_name(grid)
+    found = client.search_runs(
+        [exp.experiment_id],
+        f"tags.`f3ocus.role` = 'grid' and tags.`f3ocus.grid_run` = '{run_name}'",
+    )
+    return found[0] if found else None
+
+
 def _n_clients(run) -> int:
+    if "data.n_clients" in run.data.params:
+        return int(run.data.params["data.n_clients"])
     return max(
         1, sum(1 for k in run.data.metrics if k.startswith("client/") and k.endswith("/score"))
     )
 
 
 def _usage(client, run) -> np.ndarray | None:
-    """Share of clients training each unit, over all rounds (from the run's mask artifacts)."""
+    """Clients training each unit per round, (units, rounds), from the run's mask artifacts."""
     with tempfile.TemporaryDirectory() as d:
         try:
             folder = Path(client.download_artifacts(run.info.run_id, "masks", d))
@@ -155,26 +216,58 @@ def _usage(client, run) -> np.ndarray | None:
             np.array(list(json.loads(f.read_text())["masks"].values()), dtype=float)
             for f in sorted(folder.glob("round_*.json"))
         ]
-    return np.mean([r.mean(axis=0) for r in rows], axis=0) if rows else None
+    return np.array([r.sum(axis=0) for r in rows]).T if rows else None
 
 
-def _paper_tables(client, runs, metric: str, folder: Path, title: str) -> None:
+def finished_figures(client, runs, metric: str = "score") -> list[pt.RunFigures]:
+    return [
+        pt.run_figures(client, r, metric, _axes(r), _n_clients(r))
+        for r in runs
+        if r.info.status == "FINISHED"
+    ]
+
+
+def grid_answer(client, grid: str, run_name: str, metric: str = "score"):
+    """The grid run's ranking: (header, rows, best method, the ranking figure as PNG or None)."""
+    _, runs = grid_runs(client, grid, run_name)
+    figures = finished_figures(client, runs, metric)
+    header, rows, best = pt.ranking(figures)
+    if best is None:
+        return header, rows, None, None
+    colours = method_colours(_method(r) for r in runs)
+    bars = [(r[1], float(r[2]), float(r[3])) for r in rows]
+    png = ranking_png(bars, colours, _baseline(runs), f"{grid}, {run_name}: best {best}")
+    return header, rows, best, png
+
+
+def ranking_markdown(header, rows) -> str:
+    return "\n".join(
+        [
+            f"## Ranking: mean of the last {pt.LAST_N} rounds (± spread: std of those rounds' "
+            "scores over all seeds)",
+            "",
+            pt.markdown(header, rows),
+            "",
+        ]
+    )
+
+
+def _paper_tables(
+    client, runs, metric: str, folder: Path, title: str, colours: dict[str, str]
+) -> str | None:
     import matplotlib.pyplot as plt
 
-    figures = []
-    for r in runs:
-        if r.info.status != "FINISHED":
-            continue
-        f = pt.run_figures(client, r, metric, _axes(r), _n_clients(r))
+    figures = finished_figures(client, runs, metric)
+    for f, r in zip(figures, [r for r in runs if r.info.status == "FINISHED"], strict=True):
         f.usage = _usage(client, r)
-        figures.append(f)
     if not figures:
-        return
+        return None
+    baseline = _baseline(runs)
     header, rows = pt.table1(figures)
     parts = [
         f"# {title}: the paper's tables",
         "",
-        f"## Table 1: final {metric} (%), mean ± std over seeds",
+        f"## Table 1: {metric} (%), mean of the last {pt.LAST_N} rounds; mean ± std over seeds",
         "",
         pt.markdown(header, rows),
         "",
@@ -182,7 +275,11 @@ def _paper_tables(client, runs, metric: str, folder: Path, title: str) -> None:
     _write_csv(folder / "table1.csv", header, rows)
     for task in sorted({f.task for f in figures}):
         h2, r2 = pt.table2(figures, task)
-        parts += [f"## Table 2, {task}: score and costs, means over rounds and seeds", ""]
+        parts += [
+            f"## Table 2, {task}: score (mean of the last {pt.LAST_N} rounds) and costs "
+            "(means over rounds); both then over seeds",
+            "",
+        ]
         parts += [pt.markdown(h2, r2), ""]
         safe = task.replace("/", "_")
         _write_csv(folder / f"table2_{safe}.csv", h2, r2)
@@ -193,7 +290,10 @@ def _paper_tables(client, runs, metric: str, folder: Path, title: str) -> None:
         for m in methods:
             curves = [f.curve for f in chosen if f.method == m and f.curve]
             n = min(len(c) for c in curves)
-            ax.plot(range(1, n + 1), np.mean([c[:n] for c in curves], axis=0), label=m, lw=1.2)
+            mean = np.mean([c[:n] for c in curves], axis=0)
+            ax.plot(range(1, n + 1), mean, label=m, lw=1.4, color=colours.get(m))
+        if baseline is not None:
+            ax.axhline(baseline, color="k", ls="--", lw=1, label="question-only baseline")
         ax.set_xlabel("round")
         ax.set_ylabel(f"{metric} (mean over seeds)")
         ax.set_title(task)
@@ -205,20 +305,23 @@ def _paper_tables(client, runs, metric: str, folder: Path, title: str) -> None:
         usage = {
             m: [f.usage for f in chosen if f.method == m and f.usage is not None] for m in methods
         }
-        usage = {m: np.mean(u, axis=0) for m, u in usage.items() if u}
+        usage = {m: np.mean(_same_rounds(u), axis=0) for m, u in usage.items() if u}
         if usage:
-            fig, ax = plt.subplots(figsize=(7, 0.4 * len(usage) + 1.2))
-            im = ax.imshow(
-                np.array(list(usage.values())), aspect="auto", cmap="Blues", vmin=0, vmax=1
+            units = [str(i) for i in range(next(iter(usage.values())).shape[0])]
+            png = side_by_side_png(
+                usage, units, f"{task}: clients training each unit (row) per round"
             )
-            ax.set_yticks(range(len(usage)), list(usage))
-            ax.set_xlabel("unit (block)")
-            ax.set_title(f"{task}: share of clients training each unit, all rounds")
-            fig.colorbar(im, ax=ax)
-            fig.tight_layout()
-            fig.savefig(folder / f"selection_usage_{safe}.png", dpi=100)
-            plt.close(fig)
-    (folder / "tables.md").write_text("\n".join(parts))
+            (folder / f"layer_choice_{safe}.png").write_bytes(png)
+    h, r, _ = pt.ranking(figures)
+    parts.append(ranking_markdown(h, r))
+    text = "\n".join(parts)
+    (folder / "tables.md").write_text(text)
+    return text
+
+
+def _same_rounds(mats: list[np.ndarray]) -> list[np.ndarray]:
+    n = min(m.shape[1] for m in mats)
+    return [m[:, :n] for m in mats]
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:

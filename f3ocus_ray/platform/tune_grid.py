@@ -11,6 +11,7 @@ experiment's state, so a local one is first checked to be writable by no one but
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -22,11 +23,13 @@ import ray
 
 from f3ocus_ray.config import SAFE_NAME, ExperimentConfig, parse_config, set_dotted
 from f3ocus_ray.errors import ConfigError, UserError
+from f3ocus_ray.platform import run_record as rr
 from f3ocus_ray.platform.grid_spec import Grid, SearchSettings, check_runnable
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address
 from f3ocus_ray.platform.ray_session import ensure_ray
+from f3ocus_ray.platform.report import grid_answer, ranking_markdown
 from f3ocus_ray.platform.storage_trust import check_private_storage
-from f3ocus_ray.platform.tracking import RunTracker
+from f3ocus_ray.platform.tracking import BEST_METHOD_TAG, RunTracker, context_tags
 from f3ocus_ray.platform.tune_trial import GridContext, TrialSpec, grid_trial, trial_bundles
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class GridOutcome:
     parent_run_id: str | None
     statuses: dict[str, int]  # TERMINATED / ERROR counts
     best: dict[str, Any] | None
+    best_method: str | None = None  # by the mean of the last 3 rounds (the parent's tag)
 
 
 def storage_root(grid: Grid) -> str:
@@ -114,6 +118,39 @@ def _preflight(grid: Grid) -> None:
             preflight(t.cfg, _bundles(grid, t.cfg))
 
 
+def _answer(parent: RunTracker, grid: str, run_name: str) -> str | None:
+    """The parent run carries the answer: the best method (a tag), the ranking (its
+    description, until the report adds the full tables; and a bar chart, the image the chart
+    view shows first while the trials are folded under the parent)."""
+    header, rows, best, png = grid_answer(parent.client, grid, run_name)
+    if best is not None:
+        parent.set_tags({BEST_METHOD_TAG: best})
+        parent.set_description(f"Best method: **{best}**\n\n" + ranking_markdown(header, rows))
+        parent.log_image(png, "ranking", step=0)
+        parent.log_png(png, "ranking.png")
+    return best
+
+
+def _round_progress(ctx: GridContext, progress: Callable[[str], None]):
+    """A Tune callback: one line per trial and round, named as the trial's MLflow run."""
+    from ray.tune import Callback
+
+    class RoundProgress(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            config = trial.config or {}
+            spec = ctx.trials[config["index"]] if "index" in config else None
+            name = spec.name if spec is not None else trial.trial_id
+            rounds = spec.cfg.federation.rounds if spec is not None else "?"
+            progress(
+                f"{name}: round {int(result.get('round', 0))}/{rounds}  "
+                f"score {result.get('score', float('nan')):.3f}  "
+                f"up {result.get('mbit_up', float('nan')):.2f} Mbit (all clients)  "
+                f"{result.get('seconds', float('nan')):.1f} s"
+            )
+
+    return RoundProgress()
+
+
 def run_grid(
     grid: Grid,
     *,
@@ -156,16 +193,16 @@ def run_grid(
 
     uri = first.tracking.uri
     parent = None
+    context = context_tags(source=f"f3ocus grid {grid.source}")
+    names = rr.unique_names([rr.run_name(t.cfg, t.axes) for t in grid.trials])
+    methods = [rr.run_tags(t.cfg, t.axes)["method"] for t in grid.trials]
     if first.tracking.enabled:
         params = {f"grid.axis.{k}": list(v) for k, v in spec.axes.items()}
         params["grid.trials"] = len(grid.trials)
+        tags = {"f3ocus.grid": grid.name, "f3ocus.grid_run": run_name, "f3ocus.role": "grid"}
+        tags["mlflow.note.content"] = f"Grid {grid.name}: running {len(grid.trials)} trials."
         parent = RunTracker(
-            uri,
-            grid.name,
-            run_name,
-            params,
-            key=f"{run_name}/grid",
-            tags={"f3ocus.grid": grid.name, "f3ocus.grid_run": run_name, "f3ocus.role": "grid"},
+            uri, grid.name, run_name, params, key=f"{run_name}/grid", tags=tags, context=context
         )
     ctx = GridContext(
         grid_name=grid.name,
@@ -173,8 +210,12 @@ def run_grid(
         tracking_uri=uri,
         parent_run_id=parent.run_id if parent else None,
         driver_cpus=spec.tune.driver_cpus,
-        trials=[TrialSpec(t.key, t.axes, t.cfg) for t in grid.trials],
+        trials=[
+            TrialSpec(t.key, t.axes, t.cfg, n) for t, n in zip(grid.trials, names, strict=True)
+        ],
         search_base=grid.trials[0].raw if spec.search else None,
+        context=context,
+        colours=rr.method_colours(methods),
     )
 
     def resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
@@ -183,6 +224,10 @@ def run_grid(
             trial_bundles(cfg.engine, spec.tune.driver_cpus, spec.tune.driver_resources)
         )
 
+    # Tune's own console output (a configuration box, result tables) gives way to RoundProgress
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # nor its advice on snapshot frequency, which tiny rounds trigger
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     trainable = tune.with_resources(tune.with_parameters(grid_trial, ctx=ctx), resources)
     run_config = tune.RunConfig(
         name=run_name,
@@ -191,7 +236,8 @@ def run_grid(
             max_failures=spec.tune.max_failures, fail_fast=spec.tune.fail_fast
         ),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        verbose=1,
+        verbose=0,  # no status tables: one line per trial and round (RoundProgress)
+        callbacks=[_round_progress(ctx, progress)],
     )
     if spec.search is None:
         param_space = {"index": tune.grid_search(list(range(len(grid.trials))))}
@@ -239,6 +285,9 @@ def run_grid(
         best = {"config": b.config, metric: b.metrics.get(metric)}
     except (RuntimeError, ValueError, KeyError):
         pass
+    best_method = None
     if parent is not None:
+        best_method = _answer(parent, grid.name, run_name)
         parent.client.set_terminated(parent.run_id, "FAILED" if "ERROR" in statuses else "FINISHED")
-    return GridOutcome(run_name, path, parent.run_id if parent else None, statuses, best)
+    parent_id = parent.run_id if parent else None
+    return GridOutcome(run_name, path, parent_id, statuses, best, best_method)

@@ -22,10 +22,11 @@ from ray import tune
 
 from f3ocus_ray.config import EngineConfig, ExperimentConfig, parse_config, set_dotted
 from f3ocus_ray.fl.round import RoundResult
+from f3ocus_ray.platform import run_record as rr
 from f3ocus_ray.platform.checkpoint import load_checkpoint
 from f3ocus_ray.platform.experiment import RunOptions, run_experiment
 from f3ocus_ray.platform.preflight import worker_bundles
-from f3ocus_ray.platform.tracking import RunTracker
+from f3ocus_ray.platform.tracking import RUN_COLOUR_TAG, RunTracker
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class TrialSpec:
     key: str
     axes: dict[str, Any]
     cfg: ExperimentConfig
+    name: str = ""  # the MLflow run's name, after what varied (default: the key)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class GridContext:
     driver_cpus: float
     trials: list[TrialSpec] = field(default_factory=list)  # a grid
     search_base: dict[str, Any] | None = None  # a search: the base raw config
+    context: dict[str, str] = field(default_factory=dict)  # MLflow context tags of the launcher
+    colours: dict[str, str] = field(default_factory=dict)  # method -> the runs' UI colour
 
     def trial_for(self, config: dict[str, Any]) -> TrialSpec:
         if "index" in config:
@@ -62,7 +66,7 @@ class GridContext:
             set_dotted(raw, k, v)
         cfg = parse_config(raw, "search trial")
         key = tune.get_context().get_trial_id()
-        return TrialSpec(f"trial_{key}", dict(config), cfg)
+        return TrialSpec(f"trial_{key}", dict(config), cfg, f"{rr.run_name(cfg, {})}-{key}")
 
 
 def trial_bundles(
@@ -95,6 +99,8 @@ def grid_trial(config: dict[str, Any], ctx: GridContext) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(ctx.driver_cpus)))
+    for name in ("ray.train", "ray.tune"):  # no "Checkpoint successfully created" per round
+        logging.getLogger(name).setLevel(logging.WARNING)
     spec = ctx.trial_for(config)
     cfg = spec.cfg
     tctx = tune.get_context()
@@ -108,10 +114,16 @@ def grid_trial(config: dict[str, Any], ctx: GridContext) -> None:
             resume = load_checkpoint(Path(d) / CHECKPOINT_FILE)
 
     tracker = None
+    run_tags = rr.run_tags(cfg, spec.axes)
     if cfg.tracking.enabled:
-        params = {**cfg.flat(), **{f"axis.{k}": v for k, v in spec.axes.items()}}
+        params = {
+            **rr.run_params(cfg, ctx.grid_name),
+            **{f"axis.{k}": v for k, v in spec.axes.items()},
+        }
         tags = {
             **{f"axis.{k}": v for k, v in spec.axes.items()},
+            **run_tags,
+            RUN_COLOUR_TAG: ctx.colours.get(run_tags["method"], rr.PALETTE[0]),
             "f3ocus.grid": ctx.grid_name,
             "f3ocus.grid_run": ctx.run_name,
             "f3ocus.trial": spec.key,
@@ -121,11 +133,12 @@ def grid_trial(config: dict[str, Any], ctx: GridContext) -> None:
         tracker = RunTracker(
             ctx.tracking_uri,
             ctx.grid_name,
-            spec.key,
+            spec.name or spec.key,
             params,
             key=f"{ctx.run_name}/{spec.key}",
             parent_run_id=ctx.parent_run_id,
             tags=tags,
+            context=ctx.context,
         )
     logged = tracker.logged_steps() if tracker is not None else 0
     if tracker is not None:  # set again on a restored trial: it may run on other nodes now
@@ -148,6 +161,7 @@ def grid_trial(config: dict[str, Any], ctx: GridContext) -> None:
         resume=resume,
         logged_rounds=logged,
         on_round=on_round,
+        method=run_tags["method"],
     )
     try:
         run_experiment(cfg, progress=lambda m: log.info("%s: %s", spec.key, m), options=options)
