@@ -193,6 +193,7 @@ def _summary_table(summary) -> str:
 def _run(args: argparse.Namespace) -> int:
     from f3ocus_ray.config import load_config
     from f3ocus_ray.errors import ConfigError
+    from f3ocus_ray.timing import mark
 
     overrides = list(args.overrides)
     if args.tracking_uri:
@@ -208,6 +209,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.config is None:
             raise ConfigError("give an experiment CONFIG (or --resume RUN_DIR)")
         cfg = load_config(args.config, overrides)
+        mark("config")
 
         from f3ocus_ray.platform.experiment import run_experiment
 
@@ -331,6 +333,9 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from f3ocus_ray.timing import mark
+
+    mark("cli")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = _parser().parse_args(argv)
     try:

@@ -10,12 +10,15 @@ import ray
 
 from f3ocus_ray.fl.executors import RayExecutor
 from f3ocus_ray.fl.round import DriverSpec, Federation
+from f3ocus_ray.timing import mark
 
 
 class FederatedDriver(Federation):
     def __init__(self, spec: DriverSpec):
+        mark("driver_init")
         self.pool = RayExecutor(spec.worker, spec.pool)
         super().__init__(spec, self.pool)
+        mark("driver_ready")  # the workers are up and the initial state is here
 
     @property
     def workers(self) -> list:

@@ -24,6 +24,7 @@ from f3ocus_ray.models import ModelSpec, build_model
 from f3ocus_ray.models.registry import is_generative
 from f3ocus_ray.models.units import get_unit_mode
 from f3ocus_ray.task import ClientTensors
+from f3ocus_ray.timing import mark
 
 _DIRTY = -1  # version marker of a tensor a client changed locally
 
@@ -64,10 +65,13 @@ class ClientUpdate:
 
 class ClientWorker:
     def __init__(self, spec: WorkerSpec):
+        mark("worker_init")
         # one torch thread per reserved CPU: more threads than cores collapse under load
         torch.set_num_threads(spec.torch_threads)
         self.spec = spec
         self.model, self.space = build_model(spec.model)
+        mark("model_built")
+        self._trained = False  # for the start-up timeline: the first train call is marked
         self._params = dict(self.model.named_parameters())
         self._loaded: dict[str, int] = {}
         self._tensors: dict[tuple[str, str], ClientTensors] = {}
@@ -113,9 +117,16 @@ class ClientWorker:
             ).to(next(self.model.parameters()).device)
         return self._tensors[key]
 
+    def _data(self, client: str, split: str) -> ClientTensors:
+        """`_client`, timed for the start-up timeline (the first call of a split decodes)."""
+        t0 = time.perf_counter()
+        data = self._client(client, split)
+        mark("data", client=client, split=split, seconds=time.perf_counter() - t0)
+        return data
+
     def preload(self, clients: list[str]) -> int:
         """Decode these clients' splits now rather than on first use; returns samples held."""
-        return sum(len(self._client(c, s)) for c in clients for s in ("train", "test"))
+        return sum(len(self._data(c, s)) for c in clients for s in ("train", "test"))
 
     # -- work ----------------------------------------------------------------------------
     def train(
@@ -129,8 +140,11 @@ class ClientWorker:
     ) -> ClientUpdate:
         """Train one client; `private` is its never-sent state (FedDAT: its own adapters)."""
         t0 = time.perf_counter()
-        data = self._client(client, "train")
+        data = self._data(client, "train")
         self._sync(state, versions)
+        if not self._trained:
+            mark("first_step", client=client)  # every fixed cost is paid: training starts
+            self._trained = True
         head = self.spec.model.train_head
         names = self.space.trainable(mask, head, data.outputs)
         params = self.space.apply(self.model, mask, head, data.outputs)
@@ -176,7 +190,7 @@ class ClientWorker:
     ) -> dict[str, float]:
         """The client's test metrics under the global state (with its private state, FedDAT's
         personalised model)."""
-        data = self._client(client, "test")
+        data = self._data(client, "test")
         self._sync(state, versions)
         with self.method.eval_context(private):
             return evaluate(self.model, data, self.spec.training.eval_batch_size, seed=seed)

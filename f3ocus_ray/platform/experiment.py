@@ -26,6 +26,7 @@ from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address, wo
 from f3ocus_ray.platform.prepare import PreparedExperiment, prepare
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
+from f3ocus_ray.timing import mark
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,9 @@ def run_experiment(
     bundles = worker_bundles(cfg.engine)
     if opts.start_ray:
         preflight(cfg, bundles)
+    mark("experiment")
     prep = prepare(cfg)
+    mark("prepared")
     facts = prep.facts
     progress(
         f"data: {facts.path} ({facts.task}, {len(facts.clients)} clients, "
@@ -226,6 +229,7 @@ def run_experiment(
     else:
         tracking = contextlib.nullcontext(None)
     with tracking as tracker:  # a run that raises is marked FAILED
+        mark("tracking")
         summary = RunSummary(
             run_dir,
             tracker.run_id if tracker else None,
@@ -261,6 +265,7 @@ def run_experiment(
                 if res.round > opts.logged_rounds:
                     log_round(tracker, res, prep)
                 summary.rounds.append({"round": res.round, **res.metrics()})
+                mark("round", round=res.round)
                 progress(
                     f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "
                     f"loss {res.loss:.3f}  up {res.mbit_up:.2f} Mbit  {res.seconds:.1f} s"

@@ -7,6 +7,8 @@ import os
 
 import ray
 
+from f3ocus_ray.timing import mark
+
 log = logging.getLogger(__name__)
 
 # On Linux, Ray binds to the machine's network address even when given 127.0.0.1; with this
@@ -30,6 +32,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         return True
     set_local_ray_env()
     log.info("starting a local Ray on 127.0.0.1")
+    mark("ray_start")
     ray.init(
         num_cpus=num_cpus,
         include_dashboard=False,
@@ -37,4 +40,5 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         log_to_driver=True,
         configure_logging=False,
     )
+    mark("ray_up")
     return True
