@@ -124,9 +124,11 @@ class Sampler(threading.Thread):
                 for p in procs:
                     try:
                         m = p.memory_full_info()
-                        rows.append((role(p, self.proc.pid), p.pid, m.rss / 2**20, m.pss / 2**20))
+                        name = role(p, self.proc.pid)
                     except psutil.Error:
-                        pass
+                        continue  # ended meanwhile
+                    if m.rss:
+                        rows.append((name, p.pid, m.rss / 2**20, m.pss / 2**20))
                 self.snapshot = rows
             time.sleep(0.1)
 
@@ -176,57 +178,50 @@ def first(marks: list[dict], event: str, pid: int | None = None) -> dict | None:
     )
 
 
+LABELS = {
+    "import": "first f3ocus_ray import",
+    "cli": "command line parsed",
+    "config": "config loaded (imports: pydantic, the model registries, torch)",
+    "experiment": "run_experiment entered (imports: MLflow, Ray, plots)",
+    "prepared": "data prepared (tokenizer, baselines; no image decoded)",
+    "ray_start": "Ray start ...",
+    "ray_up": "... Ray up",
+    "tracking": "MLflow run open",
+    "driver_init": "driver: start workers",
+    "driver_ready": "driver: workers up, initial state here",
+    "worker_init": "worker: imports done, ClientWorker.__init__",
+    "model_built": "worker: model built",
+    "first_step": "worker: first training step begins",
+}
+
+
 def timeline(r: dict) -> list[str]:
+    """Each process's marks in time order, in seconds after launch."""
     t0, marks, root = r["t0"], r["marks"], r["root"]
-
-    def at(m: dict | None) -> str:
-        return f"{m['t'] - t0:6.2f}" if m else "     -"
-
-    lines = [f"  launching process (pid {root}), seconds after launch:"]
-    steps = [
-        ("import", "python started, first f3ocus_ray import"),
-        ("cli", "command line parsed"),
-        ("config", "config loaded (its imports: pydantic, the model registries)"),
-        ("experiment", "run_experiment entered (imports: MLflow, Ray, plots)"),
-        ("prepared", "data prepared (tokenizer, baselines; no image decoded)"),
-        ("ray_start", "Ray start ..."),
-        ("ray_up", "... Ray up"),
-        ("tracking", "MLflow run open"),
-        ("driver_init", "driver: start workers"),
-        ("driver_ready", "driver: workers up, initial state fetched"),
-    ]
-    for event, what in steps:
-        m = first(marks, event, root)
-        if m:
-            lines.append(f"    {at(m)}  {what}")
-    others = sorted({m["pid"] for m in marks} - {root})
-    for pid in others:
+    lines = []
+    for pid in sorted({m["pid"] for m in marks}, key=lambda p: (p != root, p)):
         mine = [m for m in marks if m["pid"] == pid]
-        kind = "worker" if first(mine, "worker_init") else "driver actor"
+        kind = "launching process" if pid == root else "Ray worker process"
+        lines.append(f"  {kind} (pid {pid}), seconds after launch:")
         created = r["created"].get(pid)
-        lines.append(f"  {kind} (pid {pid}):")
-        if created:
+        if created and pid != root:
             lines.append(f"    {created - t0:6.2f}  process created")
-        for event, what in [
-            ("import", "first f3ocus_ray import (actor class)"),
-            ("driver_init", "driver actor: start workers"),
-            ("driver_ready", "driver actor: workers up"),
-            ("worker_init", "imports done, ClientWorker.__init__"),
-            ("model_built", "model built"),
-        ]:
-            m = first(mine, event)
-            if m:
-                lines.append(f"    {at(m)}  {what}")
-        seen, decode = set(), 0.0
+        decoded: dict[tuple[str, str], float] = {}
         for m in mine:
-            if m["event"] == "data" and (m["client"], m["split"]) not in seen:
-                seen.add((m["client"], m["split"]))
-                decode += m["seconds"]
-        if seen:
-            lines.append(f"            data decoded: {len(seen)} splits, {decode:.2f} s in all")
-        m = first(mine, "first_step")
-        if m:
-            lines.append(f"    {at(m)}  first training step begins ({m['client']})")
+            if m["event"] == "data":
+                decoded.setdefault((m["client"], m["split"]), m["seconds"])
+            elif m["event"] in LABELS and first(mine, m["event"]) is m:
+                lines.append(f"    {m['t'] - t0:6.2f}  {LABELS[m['event']]}")
+                if m["event"] == "first_step" and decoded:
+                    n, secs = len(decoded), sum(decoded.values())
+                    lines.append(f"            (data decoded so far: {n} splits, {secs:.2f} s)")
+        if decoded:
+            n, secs = len(decoded), sum(decoded.values())
+            lines.append(f"            data decoded in all: {n} splits, {secs:.2f} s")
+        rounds = [m for m in mine if m["event"] == "round"]
+        if rounds:
+            lines.append(f"    {rounds[0]['t'] - t0:6.2f}  round 1 done")
+            lines.append(f"    {rounds[-1]['t'] - t0:6.2f}  round {rounds[-1]['round']} done")
     return lines
 
 

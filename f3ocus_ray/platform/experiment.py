@@ -20,10 +20,11 @@ import ray
 from f3ocus_ray.config import ExperimentConfig, load_config
 from f3ocus_ray.errors import TrainingDiverged, UserError
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
+from f3ocus_ray.fl.executors import RayExecutor
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
 from f3ocus_ray.platform.checkpoint import load_checkpoint, save_checkpoint
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address, worker_bundles
-from f3ocus_ray.platform.prepare import PreparedExperiment, prepare
+from f3ocus_ray.platform.prepare import PreparedExperiment, prepare, worker_modules
 from f3ocus_ray.platform.ray_session import ensure_ray
 from f3ocus_ray.platform.tracking import RunTracker
 from f3ocus_ray.timing import mark
@@ -106,7 +107,7 @@ def _tracker(cfg: ExperimentConfig, run_dir: Path) -> RunTracker:
 
 
 def resume_experiment(
-    run_dir: str | Path, progress: Callable[[str], None] = log.info
+    run_dir: str | Path, progress: Callable[[str], None] = log.info, *, dashboard: bool = False
 ) -> RunSummary:
     """Continue a run whose process or driver died, from its folder (the resolved config.yaml
     and the last round's checkpoint.pt), in the same MLflow run. Its rounds are computed as an
@@ -121,7 +122,9 @@ def resume_experiment(
         raise UserError(f"{run_dir}: nothing to resume, all {cfg.federation.rounds} rounds ran")
     tracker = _tracker(cfg, run_dir) if cfg.tracking.enabled else None
     logged = tracker.logged_steps() if tracker is not None else 0
-    options = RunOptions(run_dir=run_dir, tracker=tracker, resume=resume, logged_rounds=logged)
+    options = RunOptions(
+        dashboard=dashboard, run_dir=run_dir, tracker=tracker, resume=resume, logged_rounds=logged
+    )
     with tracker or contextlib.nullcontext():  # FINISHED, or FAILED again if it raises
         return run_experiment(cfg, progress, options)
 
@@ -167,32 +170,42 @@ class RunOptions:
     """
 
     start_ray: bool = True
+    dashboard: bool = False  # a local Ray started here serves its web dashboard
     run_dir: Path | None = None
     tracker: RunTracker | None = None  # an open run to log into; the caller ends it
-    in_process_driver: bool = False
+    # None: in this process on a local Ray (one process less: if this process dies, an actor
+    # driver, which it owns, dies with it; `--resume` continues either), as an actor next to
+    # the workers on a cluster (a client's round trips stay inside the cluster)
+    in_process_driver: bool | None = None
     resume: dict[str, Any] | None = None  # a driver checkpoint (load_checkpoint)
     logged_rounds: int = 0  # rounds already in the MLflow run: not logged again
     on_round: Callable[[RoundResult, Path], None] | None = None  # (result, checkpoint file)
 
 
 class _DriverHandle:
-    """The driver as an actor (`f3ocus run`) or as an object in this process (a trial)."""
+    """The driver as an actor (on a cluster) or as an object in this process (a local run, a
+    trial). Created, it returns at once: the processes start while the caller goes on (opens
+    its MLflow run); the first call waits for them."""
 
     def __init__(self, spec: DriverSpec, in_process: bool):
-        self.local = FederatedDriver(spec) if in_process else None
+        self.spec = spec
+        self.pool = RayExecutor(spec.worker, spec.pool) if in_process else None
         self.actor = None if in_process else Driver.remote(spec)
+        self.local: FederatedDriver | None = None
 
     def call(self, method: str, *args: Any) -> Any:
         with _surfacing_user_errors():
-            if self.local is None:
+            if self.actor is not None:
                 return ray.get(getattr(self.actor, method).remote(*args))
+            if self.local is None:  # waits for the first worker's initial state
+                self.local = FederatedDriver(self.spec, self.pool)
             return getattr(self.local, method)(*args)
 
     def close(self) -> None:
         if self.actor is not None:
             ray.kill(self.actor)  # its workers go with it
         else:
-            self.local.close()
+            self.pool.close()
 
 
 def run_experiment(
@@ -214,8 +227,32 @@ def run_experiment(
         f"data: {facts.path} ({facts.task}, {len(facts.clients)} clients, "
         f"{sum(facts.n_train)} train / {sum(facts.n_test)} test samples)"
     )
-    if opts.start_ray and ensure_ray(cfg.engine.address) and ray_address(cfg):
-        check_fits(bundles, ray.cluster_resources(), f"the Ray cluster at {ray_address(cfg)}")
+    preload = worker_modules(cfg.model.name)
+    if opts.start_ray and ensure_ray(cfg.engine.address, dashboard=opts.dashboard, preload=preload):
+        if ray_address(cfg):
+            where = f"the Ray cluster at {ray_address(cfg)}"
+            check_fits(bundles, ray.cluster_resources(), where)
+    in_process = opts.in_process_driver
+    if in_process is None:
+        in_process = ray_address(cfg) is None
+    # the workers start (imports, model) while this process writes the run folder and opens
+    # the MLflow run
+    driver = _DriverHandle(prep.driver_spec, in_process)
+    try:
+        return _run(cfg, prep, driver, progress, opts, t0)
+    finally:
+        driver.close()
+
+
+def _run(
+    cfg: ExperimentConfig,
+    prep: PreparedExperiment,
+    driver: _DriverHandle,
+    progress: Callable[[str], None],
+    opts: RunOptions,
+    t0: float,
+) -> RunSummary:
+    facts = prep.facts
     run_dir = opts.run_dir or _new_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
@@ -247,35 +284,31 @@ def run_experiment(
             if facts.question_only_score is not None:
                 baselines["question_only_baseline"] = facts.question_only_score
             tracker.log_metrics(baselines, step=0)
-        driver = _DriverHandle(prep.driver_spec, opts.in_process_driver)
         res: RoundResult | None = None
-        try:
-            if tracker:  # where the workers run (their Ray node ids), for multi-node clusters
-                tracker.set_tags({"f3ocus.worker_nodes": ",".join(driver.call("worker_nodes"))})
-            done = 0
-            if opts.resume is not None:
-                driver.call("load_state_dict", opts.resume)
-                done = int(opts.resume["round"])
-                progress(f"resumed after round {done}/{cfg.federation.rounds}")
-            for _ in range(done, cfg.federation.rounds):
-                res = driver.call("run_round")
-                _check_finite(res)
-                ckpt = run_dir / "checkpoint.pt"
-                save_checkpoint(ckpt, driver.call("state_dict"))
-                if res.round > opts.logged_rounds:
-                    log_round(tracker, res, prep)
-                summary.rounds.append({"round": res.round, **res.metrics()})
-                mark("round", round=res.round)
-                progress(
-                    f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "
-                    f"loss {res.loss:.3f}  up {res.mbit_up:.2f} Mbit  {res.seconds:.1f} s"
-                )
-                if opts.on_round is not None:
-                    opts.on_round(res, ckpt)
-            if res is None:  # resumed after the last round: evaluate nothing new
-                raise RuntimeError("nothing left to run: the checkpoint is after the last round")
-        finally:
-            driver.close()
+        if tracker:  # where the workers run (their Ray node ids), for multi-node clusters
+            tracker.set_tags({"f3ocus.worker_nodes": ",".join(driver.call("worker_nodes"))})
+        done = 0
+        if opts.resume is not None:
+            driver.call("load_state_dict", opts.resume)
+            done = int(opts.resume["round"])
+            progress(f"resumed after round {done}/{cfg.federation.rounds}")
+        for _ in range(done, cfg.federation.rounds):
+            res = driver.call("run_round")
+            _check_finite(res)
+            ckpt = run_dir / "checkpoint.pt"
+            save_checkpoint(ckpt, driver.call("state_dict"))
+            if res.round > opts.logged_rounds:
+                log_round(tracker, res, prep)
+            summary.rounds.append({"round": res.round, **res.metrics()})
+            mark("round", round=res.round)
+            progress(
+                f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "
+                f"loss {res.loss:.3f}  up {res.mbit_up:.2f} Mbit  {res.seconds:.1f} s"
+            )
+            if opts.on_round is not None:
+                opts.on_round(res, ckpt)
+        if res is None:  # resumed after the last round: evaluate nothing new
+            raise RuntimeError("nothing left to run: the checkpoint is after the last round")
         summary.score, summary.client_score = res.score, dict(res.client_score)
         summary.seconds = time.perf_counter() - t0
         result = {
