@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
@@ -26,8 +26,10 @@ from f3ocus_ray.platform.checkpoint import load_checkpoint, save_checkpoint
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address, worker_bundles
 from f3ocus_ray.platform.prepare import PreparedExperiment, prepare, worker_modules
 from f3ocus_ray.platform.ray_session import ensure_ray
-from f3ocus_ray.platform.tracking import RunTracker
 from f3ocus_ray.timing import mark
+
+if TYPE_CHECKING:  # MLflow and matplotlib load when the run opens: after Ray has started
+    from f3ocus_ray.platform.tracking import RunTracker
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,8 @@ def log_round(tracker: RunTracker | None, res: RoundResult, prep: PreparedExperi
 
 def _tracker(cfg: ExperimentConfig, run_dir: Path) -> RunTracker:
     """The run's MLflow run, keyed by its folder: `resume_experiment` finds it again."""
+    from f3ocus_ray.platform.tracking import RunTracker
+
     key = f"run:{run_dir.resolve()}"
     return RunTracker(cfg.tracking.uri, cfg.tracking.experiment, run_dir.name, cfg.flat(), key=key)
 
