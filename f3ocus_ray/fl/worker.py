@@ -9,6 +9,8 @@ from the unit mode's `ClientMethod`, whose hooks the worker calls.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import time
 import warnings
@@ -27,6 +29,23 @@ from f3ocus_ray.task import ClientTensors
 from f3ocus_ray.timing import mark
 
 _DIRTY = -1  # version marker of a tensor a client changed locally
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # no glibc
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim): after a job, the
+    freed activations and gradients otherwise stay in the process's RSS (~90 MB a worker on
+    the demo)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _host(t: torch.Tensor) -> np.ndarray:
@@ -169,6 +188,7 @@ class ClientWorker:
         tensors = {n: _host(self._params[n]) for n in names}
         for n in names:
             self._loaded[n] = _DIRTY
+        _release_freed_memory()
         return ClientUpdate(
             tensors,
             len(data),
@@ -193,7 +213,9 @@ class ClientWorker:
         data = self._data(client, "test")
         self._sync(state, versions)
         with self.method.eval_context(private):
-            return evaluate(self.model, data, self.spec.training.eval_batch_size, seed=seed)
+            out = evaluate(self.model, data, self.spec.training.eval_batch_size, seed=seed)
+        _release_freed_memory()
+        return out
 
     def score(
         self, client: str, seed: int, state: dict[str, np.ndarray], versions: dict[str, int]
