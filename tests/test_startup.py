@@ -82,12 +82,26 @@ def test_a_local_ray_starts_without_dashboard_unless_asked(monkeypatch, dashboar
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", fake_init)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    assert ray_session.ensure_ray(num_cpus=1, dashboard=dashboard)
+    assert ray_session.ensure_ray(num_cpus=1, dashboard=dashboard, preload=["f3ocus_ray.fl.worker"])
     ((kw, node_cls, no_monitor, api_server),) = calls
     assert kw["include_dashboard"] is dashboard and kw["_node_ip_address"] == "127.0.0.1"
+    assert kw["_system_config"] == {"preload_python_modules": ["f3ocus_ray.fl.worker"]}
     assert node_cls is not original and issubclass(node_cls, original)
     assert no_monitor and api_server is dashboard
     assert ray_node.Node is original
+
+
+def test_worker_preload_names_each_familys_modules():
+    """What a local run's workers import as Ray starts: real modules, one family each."""
+    import importlib.util
+
+    from f3ocus_ray.models.registry import MODEL_NAMES
+    from f3ocus_ray.platform.prepare import worker_modules
+
+    for name in MODEL_NAMES:
+        mods = worker_modules(name)
+        assert mods[0] == "f3ocus_ray.fl.worker" and len(mods) == 2
+        assert all(importlib.util.find_spec(m) is not None for m in mods), mods
 
 
 def _session_processes() -> list[str]:
