@@ -103,21 +103,24 @@ class Sampler(threading.Thread):
     def __init__(self, proc: psutil.Process):
         super().__init__(daemon=True)
         self.proc, self.peak, self.peak_n, self.stop = proc, 0, 0, False
+        self.at_peak: list[tuple[str, int, float]] = []  # (role, pid, RSS MB) at the peak
         self.snapshot: list[tuple[str, int, float, float]] | None = None
         self.want_snapshot = False
 
     def run(self) -> None:
         while not self.stop and self.proc.is_running():
-            total, n = 0, 0
+            total, sizes = 0, []
             procs = tree(self.proc)
             for p in procs:
                 try:
-                    total += p.memory_info().rss
-                    n += 1
+                    rss = p.memory_info().rss
                 except psutil.Error:
-                    pass
+                    continue
+                total += rss
+                sizes.append((p, rss))
             if total > self.peak:
-                self.peak, self.peak_n = total, n
+                self.peak, self.peak_n = total, len(sizes)
+                self.at_peak = [(role(p, self.proc.pid), p.pid, rss / 2**20) for p, rss in sizes]
             if self.want_snapshot:
                 self.want_snapshot = False
                 rows = []
@@ -166,6 +169,7 @@ def measure(cmd: list[str], env: dict[str, str], marks_file: Path) -> dict:
         "created": created,
         "peak": sampler.peak,
         "peak_n": sampler.peak_n,
+        "at_peak": sampler.at_peak,
         "snapshot": sampler.snapshot or [],
         "stdout": out,
     }
@@ -353,8 +357,12 @@ def main() -> int:
         print("\n".join(timeline(r)))
         print(f"== {name}: memory after round 1 (RSS counts shared pages in each process)")
         print("\n".join(memory_table(r)))
+        at_peak = sorted(r["at_peak"], key=lambda x: -x[2])
+        print(f"== {name}: RSS at the peak ({r['peak'] / 2**30:.2f} GB): ", end="")
+        print(", ".join(f"{n} {m:.0f} MB" for n, _, m in at_peak))
     print("\n== imports (python -X importtime, seconds by package)")
-    print("  worker, after ray:   " + import_profile("f3ocus_ray.fl.worker", env, "import ray"))
+    worker = "f3ocus_ray.fl.worker, f3ocus_ray.models.vilt"  # the class and tiny-vilt's family
+    print("  worker, after ray:   " + import_profile(worker, env, "import ray"))
     print("  launch, run path:    " + import_profile("f3ocus_ray.platform.experiment", env))
 
     print(
