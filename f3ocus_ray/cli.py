@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config key, e.g. --set federation.rounds=3 (repeatable)",
     )
     run.add_argument("--tracking-uri", help="MLflow tracking URI (overrides tracking.uri)")
+    _dashboard_option(run)
 
     grid = sub.add_parser(
         "grid", help="run a grid (or an Optuna search) of experiments on Ray Tune"
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         "--storage-path",
         help="where Tune stores the grid run (overrides tune.storage_path; s3://, gs:// on a cluster)",
     )
+    _dashboard_option(grid)
     grid.add_argument("--resume", action="store_true", help="finish the latest (or --run) grid run")
     grid.add_argument("--run", dest="run_name", help="the grid run's name (default: <grid>-<time>)")
     grid.add_argument(
@@ -207,6 +209,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _dashboard_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="a local Ray started for this command serves its web dashboard (127.0.0.1:8265)",
+    )
+
+
 def _synthetic_options(synth: argparse.ArgumentParser) -> None:
     """One option per `data.synthetic` key, with the config's choices, defaults and help, and
     `--image-size` with `data.image_size`'s default."""
@@ -291,6 +301,7 @@ def _summary_table(summary) -> str:
 def _run(args: argparse.Namespace) -> int:
     from f3ocus_ray.config import load_config
     from f3ocus_ray.errors import ConfigError
+    from f3ocus_ray.timing import mark
 
     overrides = list(args.overrides)
     if args.tracking_uri:
@@ -300,16 +311,19 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError("--resume RUN_DIR runs the folder's own config: no CONFIG or --set")
         from f3ocus_ray.platform.experiment import resume_experiment
 
-        summary = resume_experiment(args.resume, progress=log.info)
+        summary = resume_experiment(args.resume, progress=log.info, dashboard=args.dashboard)
         cfg = load_config(summary.run_dir / "config.yaml")
     else:
         if args.config is None:
             raise ConfigError("give an experiment CONFIG (or --resume RUN_DIR)")
         cfg = load_config(args.config, overrides)
+        mark("config")
 
-        from f3ocus_ray.platform.experiment import run_experiment
+        from f3ocus_ray.platform.experiment import RunOptions, run_experiment
 
-        summary = run_experiment(cfg, progress=log.info)
+        summary = run_experiment(
+            cfg, progress=log.info, options=RunOptions(dashboard=args.dashboard)
+        )
     print(_summary_table(summary))
     print(f"run folder: {summary.run_dir}")
     if summary.run_id:
@@ -336,7 +350,13 @@ def _grid(args: argparse.Namespace) -> int:
         return 0
     from f3ocus_ray.platform.tune_grid import run_grid
 
-    out = run_grid(grid, resume=args.resume, run_name=args.run_name, progress=log.info)
+    out = run_grid(
+        grid,
+        resume=args.resume,
+        run_name=args.run_name,
+        progress=log.info,
+        dashboard=args.dashboard,
+    )
     done = ", ".join(f"{n} {s}" for s, n in sorted(out.statuses.items()))
     print(f"grid run {out.run_name}: {done}; Tune experiment at {out.path}")
     if out.parent_run_id:
@@ -470,6 +490,9 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from f3ocus_ray.timing import mark
+
+    mark("cli")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = _parser().parse_args(argv)
     try:

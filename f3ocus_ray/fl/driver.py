@@ -1,7 +1,8 @@
 """The Driver: a `Federation` on a pool of Ray ClientWorker actors.
 
-`f3ocus run` hosts it as an actor (`Driver`); a Tune trial hosts it in the trial's process, so
-its workers land in the trial's placement group.
+`f3ocus run` on a local Ray and a Tune trial host it in their own process (a trial's workers
+land in its placement group); `f3ocus run` on a cluster hosts it as an actor (`Driver`), next
+to its workers.
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ import ray
 
 from f3ocus_ray.fl.executors import RayExecutor
 from f3ocus_ray.fl.round import DriverSpec, Federation
+from f3ocus_ray.timing import mark
 
 
 class FederatedDriver(Federation):
-    def __init__(self, spec: DriverSpec):
-        self.pool = RayExecutor(spec.worker, spec.pool)
+    def __init__(self, spec: DriverSpec, pool: RayExecutor | None = None):
+        """`pool`: workers already started for `spec` (they start while the caller does other
+        work); by default they are started here."""
+        mark("driver_init")
+        self.pool = pool or RayExecutor(spec.worker, spec.pool)
         super().__init__(spec, self.pool)
+        mark("driver_ready")  # the workers are up and the initial state is here
 
     @property
     def workers(self) -> list:

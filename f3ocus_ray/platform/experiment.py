@@ -13,28 +13,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from f3ocus_ray.config import ExperimentConfig, load_config
 from f3ocus_ray.errors import TrainingDiverged, UserError
 from f3ocus_ray.fl.driver import Driver, FederatedDriver
+from f3ocus_ray.fl.executors import RayExecutor
 from f3ocus_ray.fl.round import DriverSpec, RoundResult
 from f3ocus_ray.platform import run_record as rr
 from f3ocus_ray.platform.checkpoint import load_checkpoint, save_checkpoint
 from f3ocus_ray.platform.paper_tables import method_label
 from f3ocus_ray.platform.preflight import check_fits, preflight, ray_address, worker_bundles
-from f3ocus_ray.platform.prepare import prepare
+from f3ocus_ray.platform.prepare import PreparedExperiment, prepare, worker_modules
 from f3ocus_ray.platform.ray_session import ensure_ray
-from f3ocus_ray.platform.run_logging import (
-    log_layer_choice,
-    log_round,
-    log_start,
-    log_summary,
-    record_usage,
-)
-from f3ocus_ray.platform.tracking import RUN_COLOUR_TAG, RunTracker
+from f3ocus_ray.timing import mark
+
+if TYPE_CHECKING:  # MLflow and matplotlib load when the run opens: after Ray has started
+    from f3ocus_ray.platform.tracking import RunTracker
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +62,8 @@ def _new_run_dir(cfg: ExperimentConfig) -> Path:
 
 def _tracker(cfg: ExperimentConfig, run_dir: Path) -> RunTracker:
     """The run's MLflow run, keyed by its folder: `resume_experiment` finds it again."""
+    from f3ocus_ray.platform.tracking import RUN_COLOUR_TAG, RunTracker
+
     key = f"run:{run_dir.resolve()}"
     params = rr.run_params(cfg, cfg.tracking.experiment)
     tags = {**rr.run_tags(cfg, {}), RUN_COLOUR_TAG: rr.PALETTE[0]}
@@ -74,7 +73,7 @@ def _tracker(cfg: ExperimentConfig, run_dir: Path) -> RunTracker:
 
 
 def resume_experiment(
-    run_dir: str | Path, progress: Callable[[str], None] = log.info
+    run_dir: str | Path, progress: Callable[[str], None] = log.info, *, dashboard: bool = False
 ) -> RunSummary:
     """Continue a run whose process or driver died, from its folder (the resolved config.yaml
     and the last round's checkpoint.pt), in the same MLflow run. Its rounds are computed as an
@@ -89,7 +88,9 @@ def resume_experiment(
         raise UserError(f"{run_dir}: nothing to resume, all {cfg.federation.rounds} rounds ran")
     tracker = _tracker(cfg, run_dir) if cfg.tracking.enabled else None
     logged = tracker.logged_steps() if tracker is not None else 0
-    options = RunOptions(run_dir=run_dir, tracker=tracker, resume=resume, logged_rounds=logged)
+    options = RunOptions(
+        dashboard=dashboard, run_dir=run_dir, tracker=tracker, resume=resume, logged_rounds=logged
+    )
     with tracker or contextlib.nullcontext():  # FINISHED, or FAILED again if it raises
         return run_experiment(cfg, progress, options)
 
@@ -143,9 +144,13 @@ class RunOptions:
     """
 
     start_ray: bool = True
+    dashboard: bool = False  # a local Ray started here serves its web dashboard
     run_dir: Path | None = None
     tracker: RunTracker | None = None  # an open run to log into; the caller ends it
-    in_process_driver: bool = False
+    # None: in this process on a local Ray (one process less: if this process dies, an actor
+    # driver, which it owns, dies with it; `--resume` continues either), as an actor next to
+    # the workers on a cluster (a client's round trips stay inside the cluster)
+    in_process_driver: bool | None = None
     resume: dict[str, Any] | None = None  # a driver checkpoint (load_checkpoint)
     logged_rounds: int = 0  # rounds already in the MLflow run: not logged again
     on_round: Callable[[RoundResult, Path], None] | None = None  # (result, checkpoint file)
@@ -153,23 +158,29 @@ class RunOptions:
 
 
 class _DriverHandle:
-    """The driver as an actor (`f3ocus run`) or as an object in this process (a trial)."""
+    """The driver as an actor (on a cluster) or as an object in this process (a local run, a
+    trial). Created, it returns at once: the processes start while the caller goes on (opens
+    its MLflow run); the first call waits for them."""
 
     def __init__(self, spec: DriverSpec, in_process: bool):
-        self.local = FederatedDriver(spec) if in_process else None
+        self.spec = spec
+        self.pool = RayExecutor(spec.worker, spec.pool) if in_process else None
         self.actor = None if in_process else Driver.remote(spec)
+        self.local: FederatedDriver | None = None
 
     def call(self, method: str, *args: Any) -> Any:
         with _surfacing_user_errors():
-            if self.local is None:
+            if self.actor is not None:
                 return ray.get(getattr(self.actor, method).remote(*args))
+            if self.local is None:  # waits for the first worker's initial state
+                self.local = FederatedDriver(self.spec, self.pool)
             return getattr(self.local, method)(*args)
 
     def close(self) -> None:
         if self.actor is not None:
             ray.kill(self.actor)  # its workers go with it
         else:
-            self.local.close()
+            self.pool.close()
 
 
 def run_experiment(
@@ -183,14 +194,49 @@ def run_experiment(
     bundles = worker_bundles(cfg.engine)
     if opts.start_ray:
         preflight(cfg, bundles)
+    mark("experiment")
     prep = prepare(cfg)
+    mark("prepared")
     facts = prep.facts
     progress(
         f"data: {facts.path} ({facts.task}, {len(facts.clients)} clients, "
         f"{sum(facts.n_train)} train / {sum(facts.n_test)} test samples)"
     )
-    if opts.start_ray and ensure_ray(cfg.engine.address) and ray_address(cfg):
-        check_fits(bundles, ray.cluster_resources(), f"the Ray cluster at {ray_address(cfg)}")
+    preload = worker_modules(cfg.model.name)
+    if opts.start_ray and ensure_ray(cfg.engine.address, dashboard=opts.dashboard, preload=preload):
+        if ray_address(cfg):
+            where = f"the Ray cluster at {ray_address(cfg)}"
+            check_fits(bundles, ray.cluster_resources(), where)
+    in_process = opts.in_process_driver
+    if in_process is None:
+        in_process = ray_address(cfg) is None
+    # the workers start (imports, model) while this process writes the run folder and opens
+    # the MLflow run
+    driver = _DriverHandle(prep.driver_spec, in_process)
+    try:
+        return _run(cfg, prep, driver, progress, opts, t0)
+    finally:
+        driver.close()
+
+
+def _run(
+    cfg: ExperimentConfig,
+    prep: PreparedExperiment,
+    driver: _DriverHandle,
+    progress: Callable[[str], None],
+    opts: RunOptions,
+    t0: float,
+) -> RunSummary:
+    # MLflow and matplotlib load here, after Ray has started and the workers are spawning
+    from f3ocus_ray.platform.run_logging import (
+        log_layer_choice,
+        log_round,
+        log_start,
+        log_summary,
+        record_usage,
+    )
+
+    facts = prep.facts
     run_dir = opts.run_dir or _new_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
@@ -204,6 +250,7 @@ def run_experiment(
     else:
         tracking = contextlib.nullcontext(None)
     with tracking as tracker:  # a run that raises is marked FAILED
+        mark("tracking")
         summary = RunSummary(
             run_dir,
             tracker.run_id if tracker else None,
@@ -216,13 +263,12 @@ def run_experiment(
         )
         if tracker and opts.resume is None and not getattr(tracker, "resumed", False):
             log_start(tracker, cfg.to_yaml(), prep)
-        driver = _DriverHandle(prep.driver_spec, opts.in_process_driver)
         res: RoundResult | None = None
         system = contextlib.ExitStack()  # MLflow's system metrics while the rounds run
         try:
             if tracker:
                 system.enter_context(tracker.system_metrics())
-            if tracker:  # where the workers run (their Ray node ids), for multi-node clusters
+                # where the workers run (their Ray node ids), for multi-node clusters
                 tracker.set_tags({"f3ocus.worker_nodes": ",".join(driver.call("worker_nodes"))})
             done = 0
             if opts.resume is not None:
@@ -238,6 +284,7 @@ def run_experiment(
                 if res.round > opts.logged_rounds:
                     log_round(tracker, res, prep)
                 summary.rounds.append({"round": res.round, **res.metrics()})
+                mark("round", round=res.round)
                 progress(
                     f"round {res.round}/{cfg.federation.rounds}  {metric} {res.score:.3f}  "
                     f"loss {res.loss:.3f}  up {res.mbit_up:.2f} Mbit  {res.seconds:.1f} s"
@@ -249,7 +296,6 @@ def run_experiment(
                 raise RuntimeError("nothing left to run: the checkpoint is after the last round")
         finally:
             system.close()
-            driver.close()
         summary.score, summary.client_score = res.score, dict(res.client_score)
         summary.seconds = time.perf_counter() - t0
         result = {

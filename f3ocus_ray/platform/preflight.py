@@ -26,11 +26,15 @@ def worker_bundles(eng: EngineConfig) -> list[dict[str, float]]:
     return [dict(worker) for _ in range(eng.num_workers)]
 
 
-def local_resources() -> dict[str, float]:
-    """What a local Ray started here would offer."""
+def local_resources(gpus: bool = True) -> dict[str, float]:
+    """What a local Ray started here would offer; its GPUs only with `gpus` (counting them
+    imports torch, seconds that a CPU-only run's start-up need not wait for)."""
+    cpus = {"CPU": float(os.cpu_count() or 1)}
+    if not gpus:
+        return cpus
     import torch
 
-    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    return {**cpus, "GPU": float(torch.cuda.device_count())}
 
 
 def check_fits(bundles: Sequence[Mapping[str, float]], available: Mapping[str, float], where: str):
@@ -98,6 +102,7 @@ def preflight(cfg: ExperimentConfig, bundles: Sequence[Mapping[str, float]]) -> 
         if ray.is_initialized():
             check_fits(bundles, ray.cluster_resources(), "the running Ray")
         else:
-            check_fits(bundles, local_resources(), "this machine")
+            gpus = any(b.get("GPU") for b in bundles)
+            check_fits(bundles, local_resources(gpus), "this machine")
     if cfg.tracking.enabled:
         check_tracking_server(cfg.tracking.uri)

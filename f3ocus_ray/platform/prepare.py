@@ -25,6 +25,14 @@ class PreparedExperiment:
     driver_spec: DriverSpec
 
 
+def worker_modules(model_name: str) -> list[str]:
+    """What a ClientWorker of this model imports: its class's module and the family's."""
+    from f3ocus_ray.models.registry import FAMILIES
+
+    family = FAMILIES[model_name].builder.split(":")[0]
+    return ["f3ocus_ray.fl.worker", f"f3ocus_ray.models.{family}"]
+
+
 def prepare(cfg: ExperimentConfig) -> PreparedExperiment:
     from f3ocus_ray.models.checkpoint_check import check_checkpoint
     from f3ocus_ray.models.families import check_task, checkpoint_tokenizer, is_generative

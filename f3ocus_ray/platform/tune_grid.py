@@ -157,6 +157,7 @@ def run_grid(
     resume: bool = False,
     run_name: str | None = None,
     progress: Callable[[str], None] = log.info,
+    dashboard: bool = False,
 ) -> GridOutcome:
     """Validate every trial, then run them on Ray Tune; returns the trials' statuses."""
     from ray import tune
@@ -186,7 +187,7 @@ def run_grid(
         check_runnable(grid)
         _check_search(grid)
     first = grid.trials[0].cfg
-    if ensure_ray(first.engine.address) and ray_address(first):
+    if ensure_ray(first.engine.address, dashboard=dashboard) and ray_address(first):
         where = f"the Ray cluster at {ray_address(first)}"
         for bundles in {repr(b): b for b in (_bundles(grid, t.cfg) for t in grid.trials)}.values():
             check_fits(bundles, ray.cluster_resources(), where)
