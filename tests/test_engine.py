@@ -217,12 +217,11 @@ def test_clients_score_units_on_schedule_and_scores_are_logged(ray_local, small_
     summary = run_experiment(cfg)
     client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri)
     arts = {a.path for a in client.list_artifacts(summary.run_id, "scores")}
-    assert arts == {
-        "scores/round_001.json",
-        "scores/round_001.png",
-        "scores/round_003.json",
-        "scores/round_003.png",
-    }
+    assert arts == {"scores/round_001.json", "scores/round_003.json"}
+    # the heatmaps are stepped images (the UI's slider), one per scoring round
+    images = [a.path for a in client.list_artifacts(summary.run_id, "images")]
+    steps = sorted(p.split("+")[2] for p in images if p.startswith("images/scores+step+"))
+    assert steps == ["1", "1", "3", "3"], images  # a .png and its compressed preview
     path = client.download_artifacts(summary.run_id, "scores/round_001.json", str(tmp_path))
     logged = json.loads(open(path).read())
     assert logged["method"] == "lntk" and len(logged["units"]) == 4
@@ -275,10 +274,16 @@ def test_f3ocus_in_the_loop_spreads_layers_more_than_client_top_k(
         assert [sum(masks[c]) for c in summary.clients] == [3, 2, 3, 2]
 
 
-def test_corrupt_image_fails_the_run_cleanly(ray_local, small_vqa, tmp_path):
-    """An unreadable image is found on a worker: the error names the file, the MLflow run is
-    FAILED (never left RUNNING), and the CLI exits with code 2."""
+def test_corrupt_image_fails_the_run_cleanly(ray_local, small_vqa, tmp_path, monkeypatch):
+    """An image that turns unreadable after the launcher's image check (tests/test_image_check.py
+    holds that check) is found on a worker: the error names the file, the MLflow run is FAILED
+    (never left RUNNING), and the CLI exits with code 2."""
     import shutil
+
+    import f3ocus_ray.platform.data_prep as data_prep
+
+    checked = []
+    monkeypatch.setattr(data_prep, "check_images", lambda *a, **k: checked.append(a))
 
     from f3ocus_ray.cli import main
     from f3ocus_ray.data import DataError, read_annotations
@@ -293,6 +298,7 @@ def test_corrupt_image_fails_the_run_cleanly(ray_local, small_vqa, tmp_path):
     client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri)
     runs = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
+    assert checked  # the launcher's check was skipped, so the worker met the image
 
     args = ["run", str(tmp_path / "none.yaml")]
     (tmp_path / "none.yaml").write_text(cfg.to_yaml())

@@ -374,9 +374,11 @@ def test_the_engine_worker_trains_scores_and_evaluates_a_family(name, small_vqa)
     data = worker._client("oct", "train")
     assert data.task == ("generative" if is_generative(name) else "vqa")
     if is_generative(name):  # answers are whole words of the tokenizer, then EOS ([SEP])
+        from f3ocus_ray.data.client_tensors import open_dataset
         from f3ocus_ray.data.generative import normalise_answer
 
-        tok, ds = worker._tokenizer, worker._dataset
+        sp = prep.driver_spec.worker  # the data set and tokenizer the worker decoded with
+        ds, tok = open_dataset(sp.data_path, sp.image_size, sp.tokenizer_json)
         answers = [ds.answers[i] for i in ds.client_split("oct", "train").answer_ids]
         for row, answer in zip(data.targets, answers, strict=True):
             row = row[row != -100].tolist()
